@@ -1,0 +1,94 @@
+import path from 'node:path';
+import { z } from 'zod';
+
+/**
+ * weft's own settings, read once from the environment. The Temporal connection is not here:
+ * it follows Temporal's standard TEMPORAL_* variables (see lib/temporal/connection.ts).
+ */
+const environmentSchema = z.object({
+  /** Directory that holds all local state (lineage database, vectors, models, Temporal's SQLite file). */
+  WEFT_HOME: z.string().min(1).default('.weft'),
+  /** Lineage store: `sqlite:///abs/path.db` or `postgres://user:pass@host:port/db`. Default: SQLite in WEFT_HOME. */
+  WEFT_LINEAGE_URL: z.string().min(1).optional(),
+  /** Vector store: a Qdrant URL (`http://host:6333`) or unset for the embedded sqlite-vec store in WEFT_HOME. */
+  WEFT_VECTOR_URL: z.string().url().optional(),
+  /** API key for Qdrant, when WEFT_VECTOR_URL points at a secured server. */
+  WEFT_VECTOR_API_KEY: z.string().optional(),
+  /** Concurrent inference activities one gpu worker runs (its activity slots). */
+  WEFT_GPU_SLOTS: z.coerce.number().int().min(1).max(256).default(2),
+  /** onnxruntime execution provider for inference. `cuda` falls back to `cpu` with a warning when it cannot load. */
+  WEFT_EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
+  /** CUDA device ordinal a gpu worker uses when WEFT_EXECUTION_PROVIDER=cuda. */
+  WEFT_CUDA_DEVICE_ID: z.coerce.number().int().min(0).default(0),
+  /** Where built and fine-tuned model folders live. Default: WEFT_HOME/models. */
+  WEFT_MODELS_DIR: z.string().min(1).optional(),
+  /** W&B-style entity and project that refs are written under. */
+  WEFT_ENTITY: z.string().min(1).default('weft'),
+  WEFT_PROJECT: z.string().min(1).default('rag-demo'),
+  /** Organisation that registry refs are written under (`wandb-artifact:///<org>/wandb-registry-…`). */
+  WEFT_ORG: z.string().min(1).default('weft'),
+  /** Python interpreter that runs the trainer. Default: the project's .venv. */
+  WEFT_PYTHON: z.string().min(1).optional(),
+  /** Log level for workers: TRACE, DEBUG, INFO, WARN, ERROR. */
+  WEFT_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
+});
+
+export interface WeftConfig {
+  home: string;
+  lineageUrl: string;
+  vectorUrl: string | undefined;
+  vectorApiKey: string | undefined;
+  gpuSlots: number;
+  executionProvider: 'cpu' | 'cuda';
+  cudaDeviceId: number;
+  modelsDir: string;
+  entity: string;
+  project: string;
+  org: string;
+  python: string;
+  logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
+}
+
+export class ConfigError extends Error {
+  readonly retryable = false;
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+/** The project root (where package.json lives), so defaults work from any working directory inside it. */
+export const projectRoot = path.resolve(__dirname, '..', '..');
+
+export function parseConfig(environment: NodeJS.ProcessEnv): WeftConfig {
+  const parsed = environmentSchema.safeParse(environment);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`).join('; ');
+    throw new ConfigError(`Invalid weft configuration in the environment — ${problems}`);
+  }
+  const values = parsed.data;
+  const home = path.resolve(values.WEFT_HOME);
+  return {
+    home,
+    lineageUrl: values.WEFT_LINEAGE_URL ?? `sqlite://${path.join(home, 'lineage.db')}`,
+    vectorUrl: values.WEFT_VECTOR_URL,
+    vectorApiKey: values.WEFT_VECTOR_API_KEY,
+    gpuSlots: values.WEFT_GPU_SLOTS,
+    executionProvider: values.WEFT_EXECUTION_PROVIDER,
+    cudaDeviceId: values.WEFT_CUDA_DEVICE_ID,
+    modelsDir: path.resolve(values.WEFT_MODELS_DIR ?? path.join(home, 'models')),
+    entity: values.WEFT_ENTITY,
+    project: values.WEFT_PROJECT,
+    org: values.WEFT_ORG,
+    python: values.WEFT_PYTHON ?? path.join(projectRoot, '.venv', 'bin', 'python'),
+    logLevel: values.WEFT_LOG_LEVEL,
+  };
+}
+
+let cached: WeftConfig | undefined;
+
+/** The process's configuration, parsed once on first use. */
+export function loadConfig(): WeftConfig {
+  cached ??= parseConfig(process.env);
+  return cached;
+}
