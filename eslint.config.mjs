@@ -42,8 +42,9 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^(?!@temporalio/common$|\\./).*',
-              message: 'workflows/contracts must stay bundle-safe: only @temporalio/common and sibling contracts.',
+              regex: '^(?!@temporalio/common$|@temporalio/workflow$|\\./).*',
+              message:
+                'workflows/contracts must stay bundle-safe: only @temporalio/workflow (define* helpers), @temporalio/common and sibling contracts.',
             },
           ],
         },

@@ -1,0 +1,43 @@
+import { Command, CommanderError } from 'commander';
+import { registerRunCommands, printSmokeResult, runSmoke } from './commands/run-commands';
+import { registerStackCommands } from './commands/stack-commands';
+
+export function buildProgram(): Command {
+  const program = new Command('weft')
+    .description(
+      'weft runs the lifecycle of a RAG application as durable Temporal workflows.\n' +
+        'State lives in WEFT_HOME (default ./.weft); Temporal is found through TEMPORAL_ADDRESS, or started embedded.',
+    )
+    .version('0.1.0')
+    .showHelpAfterError();
+
+  registerStackCommands(program);
+  registerRunCommands(program);
+
+  program
+    .command('demo')
+    .description('Run the demo end to end on the embedded stack (for now: the smoke pipeline across all three queues)')
+    .option('--json', 'end with one JSON object: workflow id, result and refs')
+    .action(async (options: { json?: boolean }) => {
+      const outcome = await runSmoke({ message: 'weft demo', pauseMilliseconds: 0, json: options.json });
+      if (options.json) process.stdout.write(`${JSON.stringify(outcome)}\n`);
+      else printSmokeResult(outcome);
+    });
+  return program;
+}
+
+export async function runCli(argv: string[]): Promise<number> {
+  const program = buildProgram().exitOverride();
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) return error.exitCode;
+    process.stderr.write(`weft: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
+}
+
+if (require.main === module) {
+  void runCli(process.argv).then((code) => process.exit(code));
+}

@@ -1,0 +1,74 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../lib/config/config';
+import { ensureStack, type RunningStack } from '../../lib/temporal/stack';
+
+export interface StackUseOptions {
+  /** Echo worker log lines to stderr (weft up does). */
+  echoWorkers?: boolean;
+  quiet?: boolean;
+}
+
+/**
+ * Runs `body` against a ready stack: a reachable one as it is, or the embedded one started for the
+ * command's own duration and stopped afterwards (also on Ctrl-C).
+ */
+export async function withStack<T>(options: StackUseOptions, body: (stack: RunningStack) => Promise<T>): Promise<T> {
+  const config = loadConfig();
+  const say = (message: string) => {
+    if (!options.quiet) process.stderr.write(`${message}\n`);
+  };
+  const stack = await ensureStack({
+    home: config.home,
+    onStatus: say,
+    onLine: options.echoWorkers ? (kind, line) => process.stderr.write(`[${kind}] ${line}\n`) : undefined,
+  });
+  let stopping: Promise<void> | undefined;
+  const stopOnce = () => (stopping ??= stack.stop());
+  const onSignal = (signal: NodeJS.Signals) => {
+    say(`\n${signal}: stopping what this command started…`);
+    void stopOnce().then(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    return await body(stack);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await stopOnce();
+  }
+}
+
+export function registerStackCommands(program: Command): void {
+  program
+    .command('up')
+    .description(
+      'Start the embedded stack: Temporal dev server (SQLite in WEFT_HOME, Web UI on 8233) and the orchestrator, ' +
+        'gpu and registry workers. Uses a reachable server instead when one is there. Ctrl-C stops everything it started.',
+    )
+    .option('--json', 'print the addresses as JSON once ready')
+    .option('--quiet', 'do not echo worker logs')
+    .action(async (options: { json?: boolean; quiet?: boolean }) => {
+      await withStack({ echoWorkers: !options.quiet && !options.json }, async (stack) => {
+        const ready = {
+          temporalAddress: stack.address,
+          namespace: stack.namespace,
+          ui: stack.uiUrl,
+          startedServer: stack.server !== undefined,
+          startedWorkers: stack.workers.map((worker) => worker.kind),
+          home: loadConfig().home,
+        };
+        if (options.json) process.stdout.write(`${JSON.stringify(ready)}\n`);
+        else {
+          process.stdout.write(
+            `weft is up.\n  Temporal:  ${stack.address} (namespace ${stack.namespace})\n` +
+              `  Web UI:    ${stack.uiUrl ?? 'see your Temporal server'}\n` +
+              `  Workers:   ${ready.startedWorkers.join(', ') || 'already running elsewhere'}\n` +
+              `  State:     ${ready.home}\nPress Ctrl-C to stop.\n`,
+          );
+        }
+        // Runs until a signal; withStack's handler stops the stack and exits.
+        await new Promise<never>(() => undefined);
+      });
+    });
+}

@@ -1,0 +1,198 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { Connection } from '@temporalio/client';
+import { temporal } from '@temporalio/proto';
+import { projectRoot } from '../config/config';
+import { taskQueues } from '../../workflows/contracts/task-queues';
+import { temporalTarget, unreachableMessage, type TemporalTarget } from './connection';
+import { startDevServer, stopProcess, type DevServer } from './dev-server';
+
+export type WorkerKind = 'orchestrator' | 'gpu' | 'registry';
+export const workerKinds: WorkerKind[] = ['orchestrator', 'gpu', 'registry'];
+
+/** Must match workers/run-worker.ts. */
+const workerReadyMarker = 'weft-worker-ready';
+
+export class StackError extends Error {
+  readonly retryable = false;
+  constructor(message: string) {
+    super(message);
+    this.name = 'StackError';
+  }
+}
+
+export interface WorkerProcess {
+  kind: WorkerKind;
+  process: ChildProcess;
+  logFile: string;
+  stop(graceMilliseconds?: number): Promise<void>;
+}
+
+export interface StartWorkerOptions {
+  home: string;
+  /** Extra environment for the worker (TEMPORAL_ADDRESS of the embedded server, WEFT_* overrides). */
+  environment?: NodeJS.ProcessEnv;
+  /** Called with each line the worker prints (for `weft up`'s console); lines always go to the log file. */
+  onLine?: (kind: WorkerKind, line: string) => void;
+  readyTimeoutMilliseconds?: number;
+}
+
+/** Starts one worker process (workers/<kind>.ts through tsx) and waits until it polls its queue. */
+export function startWorkerProcess(kind: WorkerKind, options: StartWorkerOptions): Promise<WorkerProcess> {
+  const logDirectory = path.join(options.home, 'logs');
+  fs.mkdirSync(logDirectory, { recursive: true });
+  const logFile = path.join(logDirectory, `${kind}-worker.log`);
+  const log = fs.createWriteStream(logFile, { flags: 'a' });
+  const child = spawn(
+    process.execPath,
+    ['--require', require.resolve('tsx/cjs'), path.join(projectRoot, 'workers', `${kind}.ts`)],
+    { env: { ...process.env, ...options.environment, WEFT_HOME: options.home }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  const recentLines: string[] = [];
+  return new Promise((resolve, reject) => {
+    let ready = false;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(new StackError(`The ${kind} worker did not start within the time allowed; see ${logFile}.`));
+    }, options.readyTimeoutMilliseconds ?? 120_000);
+    const onData = (chunk: Buffer) => {
+      log.write(chunk);
+      for (const line of chunk.toString('utf8').split('\n').filter((text) => text.trim() !== '')) {
+        recentLines.push(line);
+        if (recentLines.length > 20) recentLines.shift();
+        options.onLine?.(kind, line);
+        if (!ready && line.startsWith(workerReadyMarker)) {
+          ready = true;
+          clearTimeout(timer);
+          resolve({ kind, process: child, logFile, stop: (grace) => stopProcess(child, grace) });
+        }
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.once('exit', (code, signal) => {
+      log.end();
+      if (!ready) {
+        clearTimeout(timer);
+        reject(
+          new StackError(
+            `The ${kind} worker exited before it was ready (${signal ?? `code ${code}`}):\n${recentLines.join('\n')}`,
+          ),
+        );
+      }
+    });
+  });
+}
+
+export interface RunningStack {
+  address: string;
+  namespace: string;
+  /** The Web UI, when weft started the server (a remote server's UI is the user's to know). */
+  uiUrl: string | undefined;
+  server: DevServer | undefined;
+  workers: WorkerProcess[];
+  /** Stops what this call started (workers first, then the server), leaving anything it found running. */
+  stop(): Promise<void>;
+}
+
+export interface EnsureStackOptions {
+  home: string;
+  /** Start the embedded server even if nothing needs it yet (`weft up`). */
+  port?: number;
+  uiPort?: number;
+  onLine?: (kind: WorkerKind, line: string) => void;
+  /** Progress messages for people ("starting the embedded Temporal server…"). */
+  onStatus?: (message: string) => void;
+}
+
+async function reachable(target: TemporalTarget): Promise<boolean> {
+  try {
+    const connection = await Connection.connect({ ...target.connectionOptions, connectTimeout: 1500 });
+    try {
+      await connection.workflowService.getSystemInfo({});
+      return true;
+    } finally {
+      await connection.close();
+    }
+  } catch {
+    return false;
+  }
+}
+
+/** Worker kinds with no poller on their queue right now. */
+async function kindsWithoutPollers(target: TemporalTarget): Promise<WorkerKind[]> {
+  const connection = await Connection.connect({ ...target.connectionOptions, connectTimeout: 3000 });
+  try {
+    const queueOf: Record<WorkerKind, [string, temporal.api.enums.v1.TaskQueueType]> = {
+      orchestrator: [taskQueues.pipeline, temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW],
+      gpu: [taskQueues.gpu, temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY],
+      registry: [taskQueues.registry, temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY],
+    };
+    const missing: WorkerKind[] = [];
+    for (const kind of workerKinds) {
+      const [name, taskQueueType] = queueOf[kind];
+      const description = await connection.workflowService.describeTaskQueue({
+        namespace: target.namespace,
+        taskQueue: { name },
+        taskQueueType,
+      });
+      if ((description.pollers ?? []).length === 0) missing.push(kind);
+    }
+    return missing;
+  } finally {
+    await connection.close();
+  }
+}
+
+/**
+ * Makes sure a Temporal server and all three worker kinds are there. A reachable server is used
+ * as it is; when none is reachable and the user named none (TEMPORAL_ADDRESS unset), the embedded
+ * dev server is started. Worker kinds that no process serves are started here. `stop()` undoes
+ * exactly what was started, so `weft demo` from a cold start leaves nothing running.
+ */
+export async function ensureStack(options: EnsureStackOptions): Promise<RunningStack> {
+  const target = temporalTarget();
+  let server: DevServer | undefined;
+  let address = target.address;
+  if (!(await reachable(target))) {
+    if (target.explicit) throw new StackError(unreachableMessage(target, new Error('no answer')));
+    const [host, portText] = target.address.split(':');
+    options.onStatus?.('Starting the embedded Temporal server…');
+    server = await startDevServer({
+      home: options.home,
+      host,
+      port: options.port ?? Number(portText),
+      uiPort: options.uiPort,
+      namespace: target.namespace,
+    });
+    address = server.address;
+  }
+  const workers: WorkerProcess[] = [];
+  const stop = async () => {
+    await Promise.all(workers.map((worker) => worker.stop()));
+    await server?.stop();
+  };
+  try {
+    const missing = server ? workerKinds : await kindsWithoutPollers({ ...target, address });
+    if (missing.length > 0) options.onStatus?.(`Starting workers: ${missing.join(', ')}…`);
+    const started = await Promise.allSettled(
+      missing.map((kind) =>
+        startWorkerProcess(kind, {
+          home: options.home,
+          environment: { TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: target.namespace },
+          onLine: options.onLine,
+        }),
+      ),
+    );
+    for (const result of started) if (result.status === 'fulfilled') workers.push(result.value);
+    const failure = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+    if (failure) throw failure.reason;
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+  // A server found at the default address is most likely `weft up`, whose UI is on its default port.
+  const uiUrl = server?.uiUrl ?? (target.explicit ? undefined : "http://127.0.0.1:8233");
+  return { address, namespace: target.namespace, uiUrl, server, workers, stop };
+}

@@ -1,0 +1,61 @@
+import os from 'node:os';
+import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
+import { loadConfig, type WeftConfig } from '../lib/config/config';
+import { temporalTarget, unreachableMessage } from '../lib/temporal/connection';
+
+export type WorkerKind = 'orchestrator' | 'gpu' | 'registry';
+
+/** Printed on stdout once the worker polls its queue; `weft up` waits for it. */
+export const workerReadyMarker = 'weft-worker-ready';
+
+export interface WorkerContext {
+  config: WeftConfig;
+  /** `host:pid`, recorded by activities so a user can see which process ran a step. */
+  workerName: string;
+}
+
+type WorkerSpecification = Omit<WorkerOptions, 'connection' | 'namespace'>;
+
+/**
+ * The composition root every worker process shares: config parsed once, the Temporal logger,
+ * the connection from the standard TEMPORAL_* variables, a clear message and exit code 1 when the
+ * server cannot be reached, and a clean shutdown on SIGINT/SIGTERM (the Temporal runtime's default).
+ */
+export async function runWorkerProcess(
+  kind: WorkerKind,
+  specify: (context: WorkerContext) => WorkerSpecification | Promise<WorkerSpecification>,
+): Promise<void> {
+  const config = loadConfig();
+  Runtime.install({ logger: new DefaultLogger(config.logLevel) });
+  const logger = Runtime.instance().logger;
+  const target = temporalTarget();
+  let connection: NativeConnection;
+  try {
+    connection = await NativeConnection.connect(target.connectionOptions);
+  } catch (error) {
+    logger.error(unreachableMessage(target, error), { worker: kind });
+    process.stderr.write(`weft ${kind} worker: ${unreachableMessage(target, error)}\n`);
+    process.exitCode = 1;
+    return;
+  }
+  try {
+    const context: WorkerContext = { config, workerName: `${os.hostname()}:${process.pid}` };
+    const specification = await specify(context);
+    const worker = await Worker.create({ ...specification, connection, namespace: target.namespace });
+    logger.info(`weft ${kind} worker polling`, { taskQueue: specification.taskQueue, address: target.address });
+    const running = worker.run();
+    // Printed once run() has started polling, so `weft up` never reports a queue nobody serves.
+    process.stdout.write(`${workerReadyMarker} ${kind} ${specification.taskQueue}\n`);
+    await running;
+  } finally {
+    await connection.close();
+  }
+}
+
+/** Entry-point wrapper: any failure is printed for a person and ends the process with status 1. */
+export function main(run: () => Promise<void>): void {
+  run().catch((error: unknown) => {
+    process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,1 @@
+export { smokePipelineWorkflow } from './smoke-pipeline';
