@@ -1,9 +1,10 @@
 /** @type {import('jest').Config} */
 module.exports = {
   testEnvironment: 'node',
-  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json', isolatedModules: true }] },
+  transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   testTimeout: 120_000,
   // The integration tests start real servers; one file at a time keeps 2 cores usable.
   maxWorkers: 1,
+  setupFiles: ['<rootDir>/test/support/jest-setup.ts'],
 };

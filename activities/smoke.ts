@@ -39,7 +39,10 @@ export function createSmokeGpuActivities(dependencies: SmokeActivityDependencies
       const vector = new Float64Array(smokeVectorDimension);
       const text = ` ${message.toLowerCase()} `;
       for (let index = 0; index + 3 <= text.length; index += 1) {
-        const bucket = createHash('sha1').update(text.slice(index, index + 3)).digest().readUInt32BE(0);
+        const bucket = createHash('sha1')
+          .update(text.slice(index, index + 3))
+          .digest()
+          .readUInt32BE(0);
         vector[bucket % smokeVectorDimension] += 1;
       }
       const vectorNorm = Math.sqrt(vector.reduce((sum, value) => sum + value * value, 0));

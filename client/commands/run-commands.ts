@@ -14,7 +14,9 @@ export interface SmokeRunOptions {
 }
 
 /** Starts the smoke pipeline on a ready stack and waits for its result, drawing progress on stderr. */
-export async function runSmoke(options: SmokeRunOptions): Promise<{ workflowId: string; result: SmokePipelineResult; ui?: string }> {
+export async function runSmoke(
+  options: SmokeRunOptions,
+): Promise<{ workflowId: string; result: SmokePipelineResult; ui?: string }> {
   return withStack({ quiet: options.json }, async (stack) => {
     const { client, close } = await connectClient(stack.address);
     try {
@@ -98,7 +100,9 @@ export function registerRunCommands(program: Command): void {
           description = await handle.describe();
         } catch (error) {
           if (error instanceof WorkflowNotFoundError) {
-            throw new Error(`No workflow with id '${workflowId}' in this namespace. List runs with 'temporal workflow list'.`);
+            throw new Error(
+              `No workflow with id '${workflowId}' in this namespace. List runs with 'temporal workflow list'.`,
+            );
           }
           throw error;
         }

@@ -19,6 +19,7 @@ export async function withStack<T>(options: StackUseOptions, body: (stack: Runni
   };
   const stack = await ensureStack({
     home: config.home,
+    uiPort: config.uiPort,
     onStatus: say,
     onLine: options.echoWorkers ? (kind, line) => process.stderr.write(`[${kind}] ${line}\n`) : undefined,
   });

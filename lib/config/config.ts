@@ -29,6 +29,10 @@ const environmentSchema = z.object({
   WEFT_ORG: z.string().min(1).default('weft'),
   /** Python interpreter that runs the trainer. Default: the project's .venv. */
   WEFT_PYTHON: z.string().min(1).optional(),
+  /** Port of the embedded Temporal server's frontend when TEMPORAL_ADDRESS is unset. */
+  WEFT_TEMPORAL_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
+  /** Port of the embedded Temporal Web UI. */
+  WEFT_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
   /** Log level for workers: TRACE, DEBUG, INFO, WARN, ERROR. */
   WEFT_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
 });
@@ -46,6 +50,8 @@ export interface WeftConfig {
   project: string;
   org: string;
   python: string;
+  temporalPort: number;
+  uiPort: number;
   logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 }
 
@@ -81,6 +87,8 @@ export function parseConfig(environment: NodeJS.ProcessEnv): WeftConfig {
     project: values.WEFT_PROJECT,
     org: values.WEFT_ORG,
     python: values.WEFT_PYTHON ?? path.join(projectRoot, '.venv', 'bin', 'python'),
+    temporalPort: values.WEFT_TEMPORAL_PORT,
+    uiPort: values.WEFT_UI_PORT,
     logLevel: values.WEFT_LOG_LEVEL,
   };
 }

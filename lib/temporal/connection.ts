@@ -1,8 +1,6 @@
 import { loadClientConnectConfig } from '@temporalio/envconfig';
 import type { NativeConnectionOptions } from '@temporalio/worker';
-
-/** Where the embedded dev server listens when TEMPORAL_ADDRESS is unset. */
-export const defaultTemporalAddress = '127.0.0.1:7233';
+import { parseConfig } from '../config/config';
 
 export interface TemporalTarget {
   connectionOptions: NativeConnectionOptions;
@@ -22,7 +20,8 @@ export function temporalTarget(environment: NodeJS.ProcessEnv = process.env): Te
     Object.entries(environment).filter((entry): entry is [string, string] => typeof entry[1] === 'string'),
   );
   const loaded = loadClientConnectConfig({ overrideEnvVars });
-  const address = loaded.connectionOptions.address ?? defaultTemporalAddress;
+  // Without TEMPORAL_ADDRESS, weft talks to (or starts) the embedded server on WEFT_TEMPORAL_PORT.
+  const address = loaded.connectionOptions.address ?? `127.0.0.1:${parseConfig(environment).temporalPort}`;
   return {
     connectionOptions: { ...loaded.connectionOptions, address },
     namespace: loaded.namespace ?? 'default',
@@ -33,7 +32,9 @@ export function temporalTarget(environment: NodeJS.ProcessEnv = process.env): Te
 
 /** A message that tells a person what to do when Temporal cannot be reached. */
 export function unreachableMessage(target: TemporalTarget, cause: unknown): string {
-  const reason = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+  const raw = cause instanceof Error ? cause.message.split('\n')[0] : String(cause);
+  // The native transport's errors are Rust debug strings; the OS message inside them is what a person needs.
+  const reason = /message: "([^"]+)"/.exec(raw)?.[1] ?? raw;
   const hint = target.explicit
     ? 'Check TEMPORAL_ADDRESS (and TLS/API-key settings) or that the server is up.'
     : "Start the embedded stack with 'weft up', or set TEMPORAL_ADDRESS to a running server.";

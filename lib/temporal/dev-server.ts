@@ -134,7 +134,10 @@ export async function startDevServer(options: DevServerOptions): Promise<DevServ
     options.namespace ?? 'default',
     '--log-level',
     'warn',
-    ...Object.entries(weftSearchAttributeDefinitions).flatMap(([name, type]) => ['--search-attribute', `${name}=${type}`]),
+    ...Object.entries(weftSearchAttributeDefinitions).flatMap(([name, type]) => [
+      '--search-attribute',
+      `${name}=${type}`,
+    ]),
   ];
   const child = spawn(cli, args, { stdio: ['ignore', log, log] });
   fs.closeSync(log);

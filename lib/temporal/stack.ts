@@ -58,7 +58,10 @@ export function startWorkerProcess(kind: WorkerKind, options: StartWorkerOptions
     }, options.readyTimeoutMilliseconds ?? 120_000);
     const onData = (chunk: Buffer) => {
       log.write(chunk);
-      for (const line of chunk.toString('utf8').split('\n').filter((text) => text.trim() !== '')) {
+      for (const line of chunk
+        .toString('utf8')
+        .split('\n')
+        .filter((text) => text.trim() !== '')) {
         recentLines.push(line);
         if (recentLines.length > 20) recentLines.shift();
         options.onLine?.(kind, line);
@@ -193,6 +196,6 @@ export async function ensureStack(options: EnsureStackOptions): Promise<RunningS
     throw error;
   }
   // A server found at the default address is most likely `weft up`, whose UI is on its default port.
-  const uiUrl = server?.uiUrl ?? (target.explicit ? undefined : "http://127.0.0.1:8233");
+  const uiUrl = server?.uiUrl ?? (target.explicit ? undefined : `http://127.0.0.1:${options.uiPort ?? 8233}`);
   return { address, namespace: target.namespace, uiUrl, server, workers, stop };
 }

@@ -11,7 +11,10 @@ export const weftChatModelVersionSearchAttribute = defineSearchAttributeKey(
   'WeftChatModelVersion',
   SearchAttributeType.KEYWORD,
 );
-export const weftGateDecisionSearchAttribute = defineSearchAttributeKey('WeftGateDecision', SearchAttributeType.KEYWORD);
+export const weftGateDecisionSearchAttribute = defineSearchAttributeKey(
+  'WeftGateDecision',
+  SearchAttributeType.KEYWORD,
+);
 export const weftScoreSearchAttribute = defineSearchAttributeKey('WeftScore', SearchAttributeType.DOUBLE);
 export const weftRegressionSearchAttribute = defineSearchAttributeKey('WeftRegression', SearchAttributeType.BOOL);
 

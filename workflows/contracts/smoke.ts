@@ -47,7 +47,9 @@ export interface SmokeGpuActivities {
 
 /** Activities on `weft-registry`. */
 export interface SmokeRegistryActivities {
-  recordSmokeRun(input: { workflowId: string; digest: string; vectorNorm: number }): Promise<
-    SmokeStepRecord & { recordPath: string }
-  >;
+  recordSmokeRun(input: {
+    workflowId: string;
+    digest: string;
+    vectorNorm: number;
+  }): Promise<SmokeStepRecord & { recordPath: string }>;
 }
