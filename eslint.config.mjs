@@ -22,8 +22,10 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^(?!@temporalio/workflow$|@temporalio/common$|\\./contracts(/|$)|\\.\\./contracts(/|$)|\\./|\\.\\./).*',
-              message: 'workflows/ may import only @temporalio/workflow, @temporalio/common (types) and workflows/contracts.',
+              regex:
+                '^(?!@temporalio/workflow$|@temporalio/common$|\\./contracts(/|$)|\\.\\./contracts(/|$)|\\./|\\.\\./).*',
+              message:
+                'workflows/ may import only @temporalio/workflow, @temporalio/common (types) and workflows/contracts.',
             },
             {
               regex: '^\\.\\./\\.\\.',

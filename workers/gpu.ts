@@ -11,6 +11,9 @@ main(() =>
   runWorkerProcess('gpu', ({ config, workerName }) => ({
     taskQueue: taskQueues.gpu,
     maxConcurrentActivityTaskExecutions: config.gpuSlots,
+    // Heartbeats carry training progress and bring back cancellation: send them within seconds, not the
+    // default 80% of the heartbeat timeout, so a cancelled fine-tune stops its trainer promptly.
+    maxHeartbeatThrottleInterval: '2 seconds',
     activities: { ...createSmokeGpuActivities({ workerName }) },
   })),
 );

@@ -1,1 +1,3 @@
 export { smokePipelineWorkflow } from './smoke-pipeline';
+export { evaluateWorkflow } from './evaluate';
+export { lifecyclePipelineWorkflow } from './lifecycle-pipeline';

@@ -1,0 +1,424 @@
+import { randomUUID } from 'node:crypto';
+import { WorkflowFailedError, WorkflowUpdateFailedError } from '@temporalio/client';
+import { Context } from '@temporalio/activity';
+import { ApplicationFailure } from '@temporalio/common';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode, Worker, type WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type {
+  EvaluationGpuActivities,
+  EvaluationPipelineActivities,
+  EvaluationPlan,
+} from '../../workflows/contracts/evaluation';
+import { errorTypes } from '../../workflows/contracts/errors';
+import {
+  approveUpdate,
+  lifecycleProgressQuery,
+  rejectUpdate,
+  type GateDecision,
+  type LifecycleGpuActivities,
+  type LifecyclePipelineActivities,
+  type LifecyclePipelineInput,
+  type LifecycleRegistryActivities,
+} from '../../workflows/contracts/lifecycle';
+import { taskQueues } from '../../workflows/contracts/task-queues';
+import { lifecyclePipelineWorkflow } from '../../workflows';
+import {
+  weftAppSearchAttribute,
+  weftChatModelVersionSearchAttribute,
+  weftGateDecisionSearchAttribute,
+  weftRegressionSearchAttribute,
+  weftScoreSearchAttribute,
+  weftStageSearchAttribute,
+} from '../../workflows/contracts/search-attributes';
+import { temporalCliForTests } from '../support/temporal';
+
+/** What the mocked activities saw, so tests can assert what the pipeline did (published? with which CAS target?). */
+interface Recorder {
+  published: { ragModelRef: string; expectedProductionRef: string | null }[];
+  predictedBatches: string[];
+  fineTuneCancelled: boolean;
+}
+
+interface Scenario {
+  production: string | null;
+  gate: (championResultRef: string | null) => GateDecision;
+  fineTune?: LifecycleGpuActivities['fineTune'];
+  rows?: number;
+}
+
+function gateResult(decision: 'pass' | 'fail', championMean: number | null): GateDecision {
+  return {
+    decision,
+    metric: 'f1',
+    challengerMean: 0.6,
+    championMean,
+    difference: championMean === null ? null : 0.6 - championMean,
+    ciLow: championMean === null ? null : 0.05,
+    ciHigh: championMean === null ? null : 0.2,
+    margin: 0,
+    reason: decision === 'pass' ? 'challenger better' : 'challenger not better',
+  };
+}
+
+function mockActivities(scenario: Scenario, recorder: Recorder) {
+  const gpuActivities: LifecycleGpuActivities & EvaluationGpuActivities = {
+    fineTune:
+      scenario.fineTune ??
+      (async () => ({
+        modelDirectory: '/models/run',
+        summary: {
+          steps: 10,
+          finalLoss: 1.2,
+          tokensPerSecond: 100,
+          trainSeconds: 3,
+          resumedFromStep: 0,
+          maxAbsLogitDifference: 1e-5,
+        },
+      })),
+    async predictBatch({ modelIndex, batchIndex }) {
+      recorder.predictedBatches.push(`${modelIndex}:${batchIndex}`);
+      return { modelIndex, batchIndex, predictedRows: 4, cachedRows: 0 };
+    },
+  };
+  const registryActivities: LifecycleRegistryActivities = {
+    async registerModel({ app }) {
+      return {
+        artifactRef: `wandb-artifact:///weft/rag-demo/${app}-chat:v1`,
+        registryRef: `wandb-artifact:///weft/wandb-registry-RAG Chat Models/${app}:v1`,
+      };
+    },
+    async publishRagModel({ ragModelRef, expectedProductionRef }) {
+      recorder.published.push({ ragModelRef, expectedProductionRef });
+      return { registryRef: 'wandb-artifact:///weft/wandb-registry-RAG Models/RAG Model:v3', version: 'v3' };
+    },
+  };
+  const pipelineActivities: LifecyclePipelineActivities & EvaluationPipelineActivities = {
+    async resolveChampion({ ragModelRef }) {
+      const resolved = ragModelRef ?? scenario.production;
+      return { ragModelRef: resolved, productionRef: scenario.production };
+    },
+    async integrate() {
+      return {
+        ragModelRef: 'weave:///weft/rag-demo/object/RagModel:challenger',
+        chatModelRef: 'weave:///weft/rag-demo/object/ChatModel:new',
+      };
+    },
+    async gateStatistics({ championResultRef }) {
+      return scenario.gate(championResultRef);
+    },
+    async planEvaluation({ ragModelRefs, batchSize, evaluationRunId }): Promise<EvaluationPlan> {
+      const rowCount = scenario.rows ?? 8;
+      return {
+        evaluationRunId,
+        datasetRef: 'weave:///weft/rag-demo/object/qa-eval:abc',
+        rowCount,
+        scorers: ['exact_match', 'f1'],
+        models: ragModelRefs.map((ragModelRef, index) => ({
+          ragModelRef,
+          label: index === 0 ? 'challenger' : 'champion',
+        })),
+        batchSize,
+        batchCount: Math.ceil(rowCount / batchSize),
+      };
+    },
+    async scoreBatch({ modelIndex, batchIndex }) {
+      return { modelIndex, batchIndex, scoredRows: 4 };
+    },
+    async summarizeEvaluation({ plan }) {
+      return plan.models.map((model, index) => ({
+        ragModelRef: model.ragModelRef,
+        label: model.label,
+        evaluationResultRef: `weave:///weft/rag-demo/object/EvaluationResult:${index}`,
+        summary: { f1: { mean: index === 0 ? 0.6 : 0.45, ciLow: 0.5, ciHigh: 0.7, count: plan.rowCount } },
+      }));
+    },
+  };
+  return { gpuActivities, registryActivities, pipelineActivities };
+}
+
+/** The validator's message, which the client carries as the update failure's cause. */
+async function updateRefusal(update: Promise<unknown>): Promise<string> {
+  const error = await update.then(
+    () => undefined,
+    (failure: unknown) => failure,
+  );
+  if (!(error instanceof WorkflowUpdateFailedError))
+    throw new Error(`expected the update to be refused, got ${String(error)}`);
+  return error.cause?.message ?? error.message;
+}
+
+const baseInput: LifecyclePipelineInput = {
+  app: 'climate-rag',
+  baseModelRef: 'wandb-artifact:///weft/rag-demo/base-chat:v0',
+  trainingDatasetRef: 'weave:///weft/rag-demo/object/qa-train:123',
+  evaluationRef: 'weave:///weft/rag-demo/object/Evaluation:456',
+  trainingConfig: 'demo-cpu',
+  batchSize: 4,
+};
+
+describe('lifecyclePipelineWorkflow (mocked activities, real dev server)', () => {
+  let environment: TestWorkflowEnvironment;
+  let workflowBundle: WorkflowBundleWithSourceMap;
+
+  beforeAll(async () => {
+    // The dev server, not the time-skipping test server: the latter rejects custom search attributes
+    // (BadSearchAttributes), and the pipeline sets them on every stage.
+    environment = await TestWorkflowEnvironment.createLocal({
+      server: {
+        executable: { type: 'existing-path', path: temporalCliForTests() },
+        searchAttributes: [
+          weftStageSearchAttribute,
+          weftAppSearchAttribute,
+          weftChatModelVersionSearchAttribute,
+          weftGateDecisionSearchAttribute,
+          weftScoreSearchAttribute,
+          weftRegressionSearchAttribute,
+        ],
+      },
+    });
+    workflowBundle = await bundleWorkflowCode({ workflowsPath: require.resolve('../../workflows') });
+  });
+
+  afterAll(async () => {
+    await environment?.teardown();
+  });
+
+  async function withWorkers<T>(scenario: Scenario, body: (recorder: Recorder) => Promise<T>): Promise<T> {
+    const recorder: Recorder = { published: [], predictedBatches: [], fineTuneCancelled: false };
+    const { gpuActivities, registryActivities, pipelineActivities } = mockActivities(scenario, recorder);
+    const connection = environment.nativeConnection;
+    const [pipelineWorker, gpuWorker, registryWorker] = await Promise.all([
+      Worker.create({ connection, taskQueue: taskQueues.pipeline, workflowBundle, activities: pipelineActivities }),
+      // As in workers/gpu.ts: heartbeats (and so cancellations) reach the server within seconds.
+      Worker.create({
+        connection,
+        taskQueue: taskQueues.gpu,
+        activities: gpuActivities,
+        maxHeartbeatThrottleInterval: '1 second',
+      }),
+      Worker.create({ connection, taskQueue: taskQueues.registry, activities: registryActivities }),
+    ]);
+    return pipelineWorker.runUntil(gpuWorker.runUntil(registryWorker.runUntil(body(recorder))));
+  }
+
+  const start = (input: LifecyclePipelineInput = baseInput) =>
+    environment.client.workflow.start(lifecyclePipelineWorkflow, {
+      taskQueue: taskQueues.pipeline,
+      workflowId: `lifecycle-test-${randomUUID()}`,
+      args: [input],
+    });
+
+  it('gate pass with a champion: evaluates both on the same plan and publishes with compare-and-set on production', async () => {
+    const production = 'weave:///weft/rag-demo/object/RagModel:champion';
+    await withWorkers({ production, gate: () => gateResult('pass', 0.45) }, async (recorder) => {
+      const handle = await start();
+      const result = await handle.result();
+      expect(result.outcome).toBe('published');
+      expect(result.publishedVersion).toBe('v3');
+      expect(result.evaluation.results.map((entry) => entry.ragModelRef)).toEqual([
+        'weave:///weft/rag-demo/object/RagModel:challenger',
+        production,
+      ]);
+      expect(recorder.published).toEqual([
+        { ragModelRef: 'weave:///weft/rag-demo/object/RagModel:challenger', expectedProductionRef: production },
+      ]);
+      // 8 rows in batches of 4, for 2 models: every batch exactly once.
+      expect(recorder.predictedBatches.sort()).toEqual(['0:0', '0:1', '1:0', '1:1']);
+      const progress = await handle.query(lifecycleProgressQuery);
+      expect(progress).toMatchObject({ stage: 'done', percent: 100 });
+      expect(progress.refs.publishedRegistryRef).toBe('wandb-artifact:///weft/wandb-registry-RAG Models/RAG Model:v3');
+    });
+  });
+
+  it('gate fail: ends with gate-failed and publishes nothing', async () => {
+    await withWorkers(
+      { production: 'weave:///weft/rag-demo/object/RagModel:champion', gate: () => gateResult('fail', 0.7) },
+      async (recorder) => {
+        const result = await (await start()).result();
+        expect(result.outcome).toBe('gate-failed');
+        expect(result.gate.reason).toBe('challenger not better');
+        expect(recorder.published).toEqual([]);
+      },
+    );
+  });
+
+  it('no champion (first run): evaluates the challenger alone and publishes against an empty production alias', async () => {
+    await withWorkers(
+      { production: null, gate: (champion) => gateResult(champion ? 'fail' : 'pass', null) },
+      async (recorder) => {
+        const result = await (await start()).result();
+        expect(result.outcome).toBe('published');
+        expect(result.evaluation.results).toHaveLength(1);
+        expect(recorder.published[0].expectedProductionRef).toBeNull();
+      },
+    );
+  });
+
+  describe('approval', () => {
+    const approvalInput = (defaultDecision: 'approve' | 'reject', timeoutSeconds = 600): LifecyclePipelineInput => ({
+      ...baseInput,
+      approval: { required: true, timeoutSeconds, defaultDecision },
+    });
+    const scenario: Scenario = { production: null, gate: () => gateResult('pass', null) };
+
+    async function waitForApprovalStage(handle: Awaited<ReturnType<typeof start>>) {
+      for (;;) {
+        const progress = await handle.query(lifecycleProgressQuery);
+        if (progress.stage === 'awaiting-approval') return;
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+    }
+
+    it('approve: publishes and records the approver', async () => {
+      await withWorkers(scenario, async (recorder) => {
+        const handle = await start(approvalInput('reject'));
+        await waitForApprovalStage(handle);
+        const record = await handle.executeUpdate(approveUpdate, {
+          args: [{ approver: 'ana', comment: 'looks good' }],
+        });
+        expect(record).toMatchObject({ decision: 'approve', approver: 'ana', source: 'person' });
+        const result = await handle.result();
+        expect(result.outcome).toBe('published');
+        expect(result.approval).toMatchObject({ approver: 'ana', comment: 'looks good' });
+        expect(recorder.published).toHaveLength(1);
+      });
+    });
+
+    it('reject: ends rejected without publishing', async () => {
+      await withWorkers(scenario, async (recorder) => {
+        const handle = await start(approvalInput('approve'));
+        await waitForApprovalStage(handle);
+        await handle.executeUpdate(rejectUpdate, { args: [{ approver: 'bo' }] });
+        const result = await handle.result();
+        expect(result.outcome).toBe('rejected');
+        expect(result.approval).toMatchObject({ decision: 'reject', approver: 'bo' });
+        expect(recorder.published).toEqual([]);
+      });
+    });
+
+    it('timeout: the default decision applies when nobody decides in time', async () => {
+      await withWorkers(scenario, async (recorder) => {
+        // Two seconds of real time on the dev server.
+        const handle = await start(approvalInput('reject', 2));
+        const result = await handle.result();
+        expect(result.outcome).toBe('rejected');
+        expect(result.approval).toEqual({ decision: 'reject', approver: 'timeout', source: 'default' });
+        expect(recorder.published).toEqual([]);
+      });
+    });
+
+    it('an approval while not waiting, or without an approver, is refused with a message', async () => {
+      await withWorkers({ ...scenario, gate: () => gateResult('fail', null) }, async () => {
+        const finished = await start(approvalInput('approve'));
+        await finished.result();
+        await expect(finished.executeUpdate(approveUpdate, { args: [{ approver: 'ana' }] })).rejects.toThrow(
+          /already completed/,
+        );
+      });
+      let releaseFineTune: () => void = () => undefined;
+      const fineTuneReleased = new Promise<void>((resolve) => (releaseFineTune = resolve));
+      const blockedScenario: Scenario = {
+        ...scenario,
+        fineTune: async () => {
+          await fineTuneReleased;
+          return {
+            modelDirectory: '/models/run',
+            summary: {
+              steps: 1,
+              finalLoss: 1,
+              tokensPerSecond: 1,
+              trainSeconds: 1,
+              resumedFromStep: 0,
+              maxAbsLogitDifference: 0,
+            },
+          };
+        },
+      };
+      await withWorkers(blockedScenario, async () => {
+        const handle = await start(approvalInput('reject'));
+        for (;;) {
+          if ((await handle.query(lifecycleProgressQuery)).stage === 'fine-tune') break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        expect(await updateRefusal(handle.executeUpdate(approveUpdate, { args: [{ approver: 'ana' }] }))).toBe(
+          'This run is not waiting for approval (stage: fine-tune).',
+        );
+        releaseFineTune();
+        await waitForApprovalStage(handle);
+        expect(await updateRefusal(handle.executeUpdate(approveUpdate, { args: [{ approver: '  ' }] }))).toMatch(
+          /needs the approver/,
+        );
+        await handle.executeUpdate(approveUpdate, { args: [{ approver: 'ana' }] });
+        const result = await handle.result();
+        expect(result.outcome).toBe('published');
+        expect(result.approval?.approver).toBe('ana');
+      });
+    });
+  });
+
+  it('cancellation reaches the running fine-tune, and the run ends cancelled', async () => {
+    const recorderBox: { recorder?: Recorder } = {};
+    await withWorkers(
+      {
+        production: null,
+        gate: () => gateResult('pass', null),
+        fineTune: async () => {
+          // Heartbeat until the cancellation arrives, like the real trainer activity.
+          for (;;) {
+            Context.current().heartbeat({ step: 1 });
+            try {
+              await Context.current().sleep(200);
+            } catch (error) {
+              recorderBox.recorder!.fineTuneCancelled = true;
+              throw error;
+            }
+          }
+        },
+      },
+      async (recorder) => {
+        recorderBox.recorder = recorder;
+        const handle = await start();
+        for (;;) {
+          const progress = await handle.query(lifecycleProgressQuery);
+          if (progress.stage === 'fine-tune') break;
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1000));
+        await handle.cancel();
+        await expect(handle.result()).rejects.toThrow(WorkflowFailedError);
+        expect((await handle.describe()).status.name).toBe('CANCELLED');
+        expect((await handle.query(lifecycleProgressQuery)).stage).toBe('cancelled');
+        for (let attempt = 0; attempt < 50 && !recorder.fineTuneCancelled; attempt += 1) {
+          await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        expect(recorder.fineTuneCancelled).toBe(true);
+      },
+    );
+  });
+
+  it('non-retryable bad input ends the workflow with the input error’s own message', async () => {
+    await withWorkers(
+      {
+        production: null,
+        gate: () => gateResult('pass', null),
+        fineTune: async () => {
+          throw ApplicationFailure.nonRetryable(
+            'Training dataset qa-train has 0 rows: add at least one row with question, answer and context.',
+            errorTypes.invalidInput,
+          );
+        },
+      },
+      async (recorder) => {
+        const handle = await start();
+        const failure = await handle.result().catch((error: unknown) => error);
+        expect(failure).toBeInstanceOf(WorkflowFailedError);
+        const cause = (failure as WorkflowFailedError).cause as ApplicationFailure;
+        expect(cause.message).toBe(
+          'fine-tune failed: Training dataset qa-train has 0 rows: add at least one row with question, answer and context.',
+        );
+        expect(cause.type).toBe(errorTypes.invalidInput);
+        expect(recorder.published).toEqual([]);
+      },
+    );
+  });
+});

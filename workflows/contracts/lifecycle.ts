@@ -1,0 +1,194 @@
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { EvaluateWorkflowResult, ScoreName } from './evaluation';
+
+export interface GatePolicy {
+  /** Score the decision is made on. */
+  metric: Exclude<ScoreName, 'latency_ms'>;
+  /** The challenger passes when the lower bound of (challenger − champion) exceeds this margin. */
+  margin: number;
+  /** Two-sided confidence level of the paired bootstrap interval (0.95 → 2.5th percentile as lower bound). */
+  confidence: number;
+  /** Bootstrap resamples. */
+  resamples: number;
+  /** With no champion: the challenger passes when each named score's mean reaches its threshold. */
+  thresholds: Partial<Record<ScoreName, number>>;
+}
+
+export const defaultGatePolicy: GatePolicy = {
+  metric: 'f1',
+  margin: 0,
+  confidence: 0.95,
+  resamples: 2000,
+  thresholds: { f1: 0 },
+};
+
+export interface ApprovalPolicy {
+  /** Wait for a person's `approve`/`reject` after the gate passes. */
+  required: boolean;
+  /** How long to wait, in seconds, before the default decision applies. */
+  timeoutSeconds: number;
+  defaultDecision: 'approve' | 'reject';
+}
+
+export interface LifecyclePipelineInput {
+  /** The RAG application's name: registry collection, search attribute and business key. */
+  app: string;
+  /** Base chat model artifact: `wandb-artifact:///<entity>/<project>/<name>:<vN|alias>`. */
+  baseModelRef: string;
+  /** Training Dataset object ref (`weave:///…/object/<Name>:<digest>`). */
+  trainingDatasetRef: string;
+  /** Evaluation object ref (dataset + scorers). */
+  evaluationRef: string;
+  /** The RagModel to integrate into; default: the app's `production` RAG Model. */
+  ragModelRef?: string;
+  trainingConfig: 'demo-cpu' | 'gpu';
+  /** Overrides of the training config's hyper-parameters (steps, learning_rate, lora_rank, …). */
+  hyperParameters?: Record<string, number>;
+  gate?: Partial<GatePolicy>;
+  approval?: ApprovalPolicy;
+  fresh?: boolean;
+  batchSize?: number;
+  maxParallelBatches?: number;
+}
+
+export type LifecycleStage =
+  | 'starting'
+  | 'fine-tune'
+  | 'register'
+  | 'integrate'
+  | 'evaluate'
+  | 'gate'
+  | 'awaiting-approval'
+  | 'publish'
+  | 'done'
+  | 'rejected'
+  | 'failed'
+  | 'cancelled';
+
+export interface LifecycleRefs {
+  chatModelArtifactRef?: string;
+  chatModelRegistryRef?: string;
+  chatModelRef?: string;
+  championRagModelRef?: string;
+  challengerRagModelRef?: string;
+  evaluationResultRefs?: string[];
+  publishedRegistryRef?: string;
+}
+
+export interface LifecycleProgress {
+  stage: LifecycleStage;
+  /** Step inside the stage (training step, completed evaluation batches). */
+  step: number;
+  totalSteps: number;
+  percent: number;
+  refs: LifecycleRefs;
+  detail: string;
+}
+
+export interface GateDecision {
+  decision: 'pass' | 'fail';
+  metric: string;
+  challengerMean: number;
+  championMean: number | null;
+  /** Mean paired difference and its bootstrap interval; null without a champion. */
+  difference: number | null;
+  ciLow: number | null;
+  ciHigh: number | null;
+  margin: number;
+  reason: string;
+}
+
+export interface ApprovalRecord {
+  decision: 'approve' | 'reject';
+  approver: string;
+  comment?: string;
+  /** `default` when the approval timed out. */
+  source: 'person' | 'default';
+}
+
+export interface LifecyclePipelineResult {
+  outcome: 'published' | 'gate-failed' | 'rejected';
+  refs: LifecycleRefs;
+  training: FineTuneResult['summary'];
+  evaluation: EvaluateWorkflowResult;
+  gate: GateDecision;
+  approval?: ApprovalRecord;
+  publishedVersion?: string;
+}
+
+export const lifecycleProgressQuery = defineQuery<LifecycleProgress>('progress');
+export const approveUpdate = defineUpdate<ApprovalRecord, [{ approver: string; comment?: string }]>('approve');
+export const rejectUpdate = defineUpdate<ApprovalRecord, [{ approver: string; comment?: string }]>('reject');
+
+export interface FineTuneInput {
+  app: string;
+  baseModelRef: string;
+  trainingDatasetRef: string;
+  trainingConfig: 'demo-cpu' | 'gpu';
+  hyperParameters: Record<string, number>;
+  /** Business key of the run: output directories and artifact idempotency derive from it. */
+  runKey: string;
+}
+
+export interface FineTuneResult {
+  /** Folder (on the shared model volume) holding the merged HF model and its ONNX export. */
+  modelDirectory: string;
+  summary: {
+    steps: number;
+    finalLoss: number;
+    tokensPerSecond: number;
+    trainSeconds: number;
+    resumedFromStep: number;
+    maxAbsLogitDifference: number;
+  };
+}
+
+/** `weft-gpu` activities of the pipeline. */
+export interface LifecycleGpuActivities {
+  fineTune(input: FineTuneInput): Promise<FineTuneResult>;
+}
+
+/** `weft-registry` activities of the pipeline. */
+export interface LifecycleRegistryActivities {
+  registerModel(input: {
+    app: string;
+    runKey: string;
+    workflowId: string;
+    baseModelRef: string;
+    trainingDatasetRef: string;
+    fineTune: FineTuneResult;
+  }): Promise<{ artifactRef: string; registryRef: string }>;
+  publishRagModel(input: {
+    app: string;
+    ragModelRef: string;
+    workflowId: string;
+    /** Compare-and-set: the `production` target the gate compared against (null when there was none). */
+    expectedProductionRef: string | null;
+    gate: GateDecision;
+  }): Promise<{ registryRef: string; version: string }>;
+}
+
+/** `weft-pipeline` activities of the pipeline. */
+export interface LifecyclePipelineActivities {
+  /** The app's current RagModel (given ref, else its `production` alias), or null on the first run. */
+  resolveChampion(input: {
+    app: string;
+    ragModelRef?: string;
+  }): Promise<{ ragModelRef: string | null; productionRef: string | null }>;
+  integrate(input: {
+    app: string;
+    baseRagModelRef: string | null;
+    chatModelArtifactRef: string;
+  }): Promise<{ ragModelRef: string; chatModelRef: string }>;
+  gateStatistics(input: {
+    challengerResultRef: string;
+    championResultRef: string | null;
+    policy: GatePolicy;
+  }): Promise<GateDecision>;
+}
+
+/** Workflow id from the business key, so starting the same run twice is rejected, not duplicated. */
+export function lifecycleWorkflowId(app: string, baseModelRef: string, trainingDatasetDigest: string): string {
+  const model = baseModelRef.replace(/^wandb-artifact:\/\/\//, '').replace(/[^A-Za-z0-9._:-]+/g, '_');
+  return `lifecycle/${app}/${model}/${trainingDatasetDigest.slice(0, 16)}`;
+}

@@ -1,0 +1,222 @@
+import {
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  ChildWorkflowFailure,
+  condition,
+  executeChild,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  upsertMemo,
+  upsertSearchAttributes,
+  workflowInfo,
+} from '@temporalio/workflow';
+import { lightActivity, registryActivity, trainingActivity } from './contracts/activity-options';
+import type { EvaluateWorkflowResult } from './contracts/evaluation';
+import {
+  approveUpdate,
+  defaultGatePolicy,
+  lifecycleProgressQuery,
+  rejectUpdate,
+  type ApprovalRecord,
+  type GateDecision,
+  type GatePolicy,
+  type LifecycleGpuActivities,
+  type LifecyclePipelineActivities,
+  type LifecyclePipelineInput,
+  type LifecyclePipelineResult,
+  type LifecycleProgress,
+  type LifecycleRegistryActivities,
+  type LifecycleStage,
+} from './contracts/lifecycle';
+import {
+  weftAppSearchAttribute,
+  weftChatModelVersionSearchAttribute,
+  weftGateDecisionSearchAttribute,
+  weftScoreSearchAttribute,
+  weftStageSearchAttribute,
+} from './contracts/search-attributes';
+import { taskQueues } from './contracts/task-queues';
+import { evaluateWorkflow } from './evaluate';
+
+const gpu = proxyActivities<LifecycleGpuActivities>({
+  ...trainingActivity,
+  taskQueue: taskQueues.gpu,
+  summary: 'fine-tune the chat model (LoRA), merge and export to ONNX',
+});
+const registry = proxyActivities<LifecycleRegistryActivities>({ ...registryActivity, taskQueue: taskQueues.registry });
+const pipeline = proxyActivities<LifecyclePipelineActivities>({ ...lightActivity, taskQueue: taskQueues.pipeline });
+
+const stagePercent: Record<LifecycleStage, number> = {
+  starting: 0,
+  'fine-tune': 5,
+  register: 45,
+  integrate: 50,
+  evaluate: 55,
+  gate: 90,
+  'awaiting-approval': 92,
+  publish: 95,
+  done: 100,
+  rejected: 100,
+  failed: 100,
+  cancelled: 100,
+};
+
+/** A failure whose root is bad input ends the run with that input's message, not a generic activity error. */
+function surfaceNonRetryable(stage: LifecycleStage, error: unknown): unknown {
+  let cause: unknown = error;
+  while (cause instanceof ActivityFailure || cause instanceof ChildWorkflowFailure) cause = cause.cause;
+  if (cause instanceof ApplicationFailure && cause.nonRetryable) {
+    return ApplicationFailure.nonRetryable(`${stage} failed: ${cause.message}`, cause.type ?? undefined);
+  }
+  return error;
+}
+
+/**
+ * fine-tune (gpu) → register (registry) → integrate (pipeline) → evaluate (child workflow) → gate →
+ * [approval] → publish (registry). Every input and result is a ref plus a small summary.
+ */
+export async function lifecyclePipelineWorkflow(input: LifecyclePipelineInput): Promise<LifecyclePipelineResult> {
+  const { workflowId } = workflowInfo();
+  const policy: GatePolicy = {
+    ...defaultGatePolicy,
+    ...input.gate,
+    thresholds: { ...defaultGatePolicy.thresholds, ...input.gate?.thresholds },
+  };
+  const progress: LifecycleProgress = { stage: 'starting', step: 0, totalSteps: 0, percent: 0, refs: {}, detail: '' };
+  let approval: ApprovalRecord | undefined;
+
+  setHandler(lifecycleProgressQuery, () => progress);
+  const decide =
+    (decision: ApprovalRecord['decision']) =>
+    (request: { approver: string; comment?: string }): ApprovalRecord => {
+      approval = { decision, approver: request.approver, comment: request.comment, source: 'person' };
+      return approval;
+    };
+  const validateApproval = (request: { approver: string }) => {
+    if (progress.stage !== 'awaiting-approval' || approval !== undefined) {
+      throw new Error(`This run is not waiting for approval (stage: ${progress.stage}).`);
+    }
+    if (!request?.approver?.trim()) throw new Error('An approval needs the approver’s name (--approver).');
+  };
+  setHandler(approveUpdate, decide('approve'), { validator: validateApproval });
+  setHandler(rejectUpdate, decide('reject'), { validator: validateApproval });
+
+  const enter = (stage: LifecycleStage, detail = '') => {
+    progress.stage = stage;
+    progress.percent = stagePercent[stage];
+    progress.detail = detail;
+    upsertSearchAttributes([{ key: weftStageSearchAttribute, value: stage }]);
+  };
+  const remember = () => upsertMemo({ refs: progress.refs });
+
+  upsertSearchAttributes([{ key: weftAppSearchAttribute, value: input.app }]);
+  try {
+    enter('fine-tune', `config ${input.trainingConfig}`);
+    const fineTune = await gpu.fineTune({
+      app: input.app,
+      baseModelRef: input.baseModelRef,
+      trainingDatasetRef: input.trainingDatasetRef,
+      trainingConfig: input.trainingConfig,
+      hyperParameters: input.hyperParameters ?? {},
+      runKey: workflowId,
+    });
+
+    enter('register');
+    const registered = await registry.registerModel({
+      app: input.app,
+      runKey: workflowId,
+      workflowId,
+      baseModelRef: input.baseModelRef,
+      trainingDatasetRef: input.trainingDatasetRef,
+      fineTune,
+    });
+    progress.refs.chatModelArtifactRef = registered.artifactRef;
+    progress.refs.chatModelRegistryRef = registered.registryRef;
+    upsertSearchAttributes([{ key: weftChatModelVersionSearchAttribute, value: registered.registryRef }]);
+    remember();
+
+    enter('integrate');
+    const champion = await pipeline.resolveChampion({ app: input.app, ragModelRef: input.ragModelRef });
+    const challenger = await pipeline.integrate({
+      app: input.app,
+      baseRagModelRef: champion.ragModelRef,
+      chatModelArtifactRef: registered.artifactRef,
+    });
+    progress.refs.championRagModelRef = champion.ragModelRef ?? undefined;
+    progress.refs.challengerRagModelRef = challenger.ragModelRef;
+    progress.refs.chatModelRef = challenger.chatModelRef;
+    remember();
+
+    enter('evaluate');
+    // The champion (when there is one) is evaluated on the same dataset version in the same evaluation.
+    const ragModelRefs = [challenger.ragModelRef, ...(champion.ragModelRef ? [champion.ragModelRef] : [])];
+    const evaluation: EvaluateWorkflowResult = await executeChild(evaluateWorkflow, {
+      workflowId: `${workflowId}/evaluate`,
+      taskQueue: taskQueues.pipeline,
+      args: [
+        {
+          evaluationRef: input.evaluationRef,
+          ragModelRefs,
+          fresh: input.fresh,
+          batchSize: input.batchSize,
+          maxParallelBatches: input.maxParallelBatches,
+        },
+      ],
+    });
+    progress.refs.evaluationResultRefs = evaluation.results.map((result) => result.evaluationResultRef);
+    remember();
+
+    enter('gate');
+    const gate: GateDecision = await pipeline.gateStatistics({
+      challengerResultRef: evaluation.results[0].evaluationResultRef,
+      championResultRef: evaluation.results[1]?.evaluationResultRef ?? null,
+      policy,
+    });
+    upsertSearchAttributes([
+      { key: weftGateDecisionSearchAttribute, value: gate.decision },
+      { key: weftScoreSearchAttribute, value: gate.challengerMean },
+    ]);
+    const base = { refs: progress.refs, training: fineTune.summary, evaluation, gate };
+    if (gate.decision === 'fail') {
+      enter('done', gate.reason);
+      return { ...base, outcome: 'gate-failed' };
+    }
+
+    if (input.approval?.required) {
+      enter('awaiting-approval', `waiting up to ${input.approval.timeoutSeconds}s for approve/reject`);
+      const decided = await condition(() => approval !== undefined, input.approval.timeoutSeconds * 1000);
+      if (!decided) {
+        approval = { decision: input.approval.defaultDecision, approver: 'timeout', source: 'default' };
+      }
+      upsertMemo({ approval });
+      if (approval!.decision === 'reject') {
+        enter('rejected', `rejected by ${approval!.approver}`);
+        return { ...base, outcome: 'rejected', approval };
+      }
+    }
+
+    enter('publish');
+    const published = await registry.publishRagModel({
+      app: input.app,
+      ragModelRef: challenger.ragModelRef,
+      workflowId,
+      expectedProductionRef: champion.productionRef,
+      gate,
+    });
+    progress.refs.publishedRegistryRef = published.registryRef;
+    remember();
+    enter('done', `published ${published.registryRef}`);
+    return { ...base, outcome: 'published', approval, publishedVersion: published.version };
+  } catch (error) {
+    if (isCancellation(error)) {
+      // Record the end state even though the workflow is being cancelled.
+      await CancellationScope.nonCancellable(async () => enter('cancelled'));
+      throw error;
+    }
+    const stage = progress.stage;
+    enter('failed', error instanceof Error ? error.message : String(error));
+    throw surfaceNonRetryable(stage, error);
+  }
+}
