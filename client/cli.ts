@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { registerLineageCommands } from './commands/lineage-commands';
+import { registerPipelineCommands } from './commands/pipeline-commands';
+import { registerScheduleCommands } from './commands/schedule-commands';
 import { registerRunCommands, printSmokeResult, runSmoke } from './commands/run-commands';
 import { registerStackCommands } from './commands/stack-commands';
 
@@ -13,7 +15,9 @@ export function buildProgram(): Command {
     .showHelpAfterError();
 
   registerStackCommands(program);
-  registerRunCommands(program);
+  const run = registerRunCommands(program);
+  registerPipelineCommands(program, run);
+  registerScheduleCommands(program);
   registerLineageCommands(program);
 
   program

@@ -1,6 +1,5 @@
 import type { Command } from 'commander';
-import { WorkflowNotFoundError } from '@temporalio/client';
-import { smokeProgressQuery, type SmokePipelineResult, type SmokeProgress } from '../../workflows/contracts/smoke';
+import { smokeProgressQuery, type SmokePipelineResult } from '../../workflows/contracts/smoke';
 import { taskQueues } from '../../workflows/contracts/task-queues';
 import { formatTable, printJson, progressBar } from '../output';
 import { connectClient } from '../temporal-client';
@@ -62,7 +61,7 @@ export function printSmokeResult(run: { workflowId: string; result: SmokePipelin
   );
 }
 
-export function registerRunCommands(program: Command): void {
+export function registerRunCommands(program: Command): Command {
   const run = program.command('run').description('Start a pipeline run');
   run
     .command('smoke')
@@ -85,45 +84,5 @@ export function registerRunCommands(program: Command): void {
       if (options.json) printJson(outcome);
       else printSmokeResult(outcome);
     });
-
-  program
-    .command('status')
-    .description("Show a run's progress (through its `progress` query) or its result when it has finished")
-    .argument('<workflowId>', 'the workflow id printed when the run started')
-    .option('--json', 'print as JSON')
-    .action(async (workflowId: string, options: { json?: boolean }) => {
-      const { client, close } = await connectClient();
-      try {
-        const handle = client.workflow.getHandle(workflowId);
-        let description;
-        try {
-          description = await handle.describe();
-        } catch (error) {
-          if (error instanceof WorkflowNotFoundError) {
-            throw new Error(
-              `No workflow with id '${workflowId}' in this namespace. List runs with 'temporal workflow list'.`,
-            );
-          }
-          throw error;
-        }
-        const status = description.status.name;
-        const progress: SmokeProgress | undefined = await handle.query(smokeProgressQuery).catch(() => undefined);
-        if (options.json) {
-          printJson({ workflowId, type: description.type, status, progress });
-          return;
-        }
-        process.stdout.write(`${workflowId}  ${description.type}  ${status}\n`);
-        if (progress) {
-          process.stdout.write(
-            `${progressBar(progress.completedSteps / progress.totalSteps)} stage: ${progress.stage}\n` +
-              `${formatTable(
-                ['step', 'task queue', 'worker', 'summary'],
-                progress.steps.map((step) => [step.step, step.taskQueue, step.worker, step.summary]),
-              )}\n`,
-          );
-        }
-      } finally {
-        await close();
-      }
-    });
+  return run;
 }

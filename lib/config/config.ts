@@ -33,6 +33,10 @@ const environmentSchema = z.object({
   WEFT_TEMPORAL_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   /** Port of the embedded Temporal Web UI. */
   WEFT_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  /** Regression alerts of the nightly re-evaluation: a command run with the alert as JSON on stdin… */
+  WEFT_ALERT_COMMAND: z.string().min(1).optional(),
+  /** …and/or a URL the alert is POSTed to as JSON. */
+  WEFT_ALERT_WEBHOOK_URL: z.string().url().optional(),
   /** Log level for workers: TRACE, DEBUG, INFO, WARN, ERROR. */
   WEFT_LOG_LEVEL: z.enum(['TRACE', 'DEBUG', 'INFO', 'WARN', 'ERROR']).default('INFO'),
 });
@@ -51,6 +55,8 @@ export interface WeftConfig {
   org: string;
   python: string;
   temporalPort: number;
+  alertCommand: string | undefined;
+  alertWebhookUrl: string | undefined;
   uiPort: number;
   logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 }
@@ -88,6 +94,8 @@ export function parseConfig(environment: NodeJS.ProcessEnv): WeftConfig {
     org: values.WEFT_ORG,
     python: values.WEFT_PYTHON ?? path.join(projectRoot, '.venv', 'bin', 'python'),
     temporalPort: values.WEFT_TEMPORAL_PORT,
+    alertCommand: values.WEFT_ALERT_COMMAND,
+    alertWebhookUrl: values.WEFT_ALERT_WEBHOOK_URL,
     uiPort: values.WEFT_UI_PORT,
     logLevel: values.WEFT_LOG_LEVEL,
   };

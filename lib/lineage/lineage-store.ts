@@ -69,6 +69,16 @@ export class LineageStore {
     this.lineage = new LineageWalker(context, this.artifacts, this.registry);
   }
 
+  /** Entity, project and org that operations naming none are written under. */
+  get defaults(): StoreDefaults {
+    return this.context.defaults;
+  }
+
+  /** The ref of a call by id, in the default entity/project. */
+  callRef(id: string): string {
+    return `weave:///${this.context.defaults.entity}/${this.context.defaults.project}/call/${id}`;
+  }
+
   get dialect(): SqlDialect {
     return this.context.database.dialect;
   }

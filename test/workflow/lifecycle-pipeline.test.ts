@@ -110,6 +110,8 @@ function mockActivities(scenario: Scenario, recorder: Recorder) {
       const rowCount = scenario.rows ?? 8;
       return {
         evaluationRunId,
+        wandbRunId: 'run-1',
+        evaluationRef: 'weave:///weft/rag-demo/object/Evaluation:456',
         datasetRef: 'weave:///weft/rag-demo/object/qa-eval:abc',
         rowCount,
         scorers: ['exact_match', 'f1'],

@@ -40,6 +40,9 @@ export interface EvaluationCarriedState {
 export interface EvaluationPlan {
   /** Stable id of this evaluation run: per-row calls carry it, so a crashed run resumes without predicting a batch twice. */
   evaluationRunId: string;
+  /** The W&B-style run the evaluation's calls are attributed to (`wandb-run-id` attribute). */
+  wandbRunId: string;
+  evaluationRef: string;
   datasetRef: string;
   rowCount: number;
   scorers: string[];

@@ -1,0 +1,75 @@
+import type { Command } from 'commander';
+import { loadConfig } from '../../lib/config/config';
+import { openLineageStore } from '../../lib/lineage';
+import { parseServeConfig, startWeaveServer } from '../../lib/weave-server';
+
+interface ServeOptions {
+  port: string;
+  host: string;
+}
+
+function parsePort(text: string): number {
+  const port = Number(text);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new Error(`--port expects a port number from 0 to 65535 (0 picks a free one), got "${text}".`);
+  }
+  return port;
+}
+
+/** `weft serve`: the lineage store over HTTP, speaking the Weave trace-server API for the official `weave` SDK. */
+export function registerServeCommands(program: Command): void {
+  program
+    .command('serve')
+    .description(
+      'Serve the lineage store as a Weave trace server, so apps instrumented with the weave SDK record into weft.\n' +
+        'Needs WEFT_SERVE_TOKEN; clients set WF_TRACE_SERVER_URL to the printed URL and WANDB_API_KEY to the token.',
+    )
+    .option('--port <port>', 'port to listen on (0 picks a free one)', '6345')
+    .option('--host <host>', 'interface to listen on (0.0.0.0 for every interface)', '127.0.0.1')
+    .action(async (options: ServeOptions) => {
+      const serveConfig = parseServeConfig(process.env);
+      const config = loadConfig();
+      const store = await openLineageStore(config.lineageUrl, {
+        defaults: { entity: config.entity, project: config.project, org: config.org },
+      });
+      let server;
+      try {
+        server = await startWeaveServer({
+          store,
+          token: serveConfig.token,
+          host: options.host,
+          port: parsePort(options.port),
+          defaultEntity: config.entity,
+          onError: (error, request) => {
+            if (request.status >= 500)
+              process.stderr.write(
+                `weft serve: ${request.method} ${request.path} → ${request.status}: ${error.message}\n`,
+              );
+          },
+        });
+      } catch (error) {
+        await store.close();
+        throw error;
+      }
+      process.stdout.write(
+        `weft serve: Weave trace server on ${server.url} over ${store.url}\n` +
+          `  export WF_TRACE_SERVER_URL=${server.url}\n` +
+          `  export WANDB_API_KEY=<the value of WEFT_SERVE_TOKEN>\n` +
+          `  then weave.init('${config.entity}/${config.project}') in your app\n`,
+      );
+      const running = server;
+      // Runs until interrupted; a signal closes the server and the store, then the command returns.
+      await new Promise<void>((resolve) => {
+        const stop = (): void => {
+          process.off('SIGINT', stop);
+          process.off('SIGTERM', stop);
+          void running
+            .close()
+            .then(() => store.close())
+            .then(resolve, resolve);
+        };
+        process.on('SIGINT', stop);
+        process.on('SIGTERM', stop);
+      });
+    });
+}
