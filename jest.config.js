@@ -1,6 +1,7 @@
 /** @type {import('jest').Config} */
 module.exports = {
-  testEnvironment: 'node',
+  // Node's environment, sharing the main realm's typed arrays so onnxruntime-node tensors pass its instanceof checks.
+  testEnvironment: '<rootDir>/test/inference/onnxruntime-environment.js',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
   testTimeout: 120_000,

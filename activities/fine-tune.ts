@@ -87,13 +87,15 @@ export function createFineTuneActivities(dependencies: FineTuneDependencies): Li
         return JSON.parse(fs.readFileSync(resultFile, 'utf8')) as FineTuneResult;
       }
       const baseDirectory = await dependencies.materializeModel(input.baseModelRef);
-      const hfDirectory = fs.existsSync(path.join(baseDirectory, 'hf', 'config.json'))
-        ? path.join(baseDirectory, 'hf')
-        : baseDirectory;
-      if (!fs.existsSync(path.join(hfDirectory, 'config.json'))) {
+      // Model artifacts hold the ONNX export at the root and the Hugging Face weights under hf/.
+      const hasWeights = (folder: string) =>
+        fs.existsSync(path.join(folder, 'config.json')) &&
+        ['model.safetensors', 'pytorch_model.bin'].some((file) => fs.existsSync(path.join(folder, file)));
+      const hfDirectory = [path.join(baseDirectory, 'hf'), baseDirectory].find(hasWeights);
+      if (!hfDirectory) {
         throw invalidInput(
-          `The base model ${input.baseModelRef} has no Hugging Face weights to fine-tune (no hf/config.json): ` +
-            'log the model artifact with its hf/ folder next to onnx/.',
+          `The base model ${input.baseModelRef} has no Hugging Face weights to fine-tune (hf/config.json and ` +
+            'hf/model.safetensors): log the model artifact with its HF folder under hf/ next to the ONNX files.',
         );
       }
       const trainingFile = path.join(outputDirectory, 'train.jsonl');

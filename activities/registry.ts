@@ -81,9 +81,9 @@ export function createRegistryActivities({ store, org }: RegistryActivityDepende
           export_check: { max_abs_logit_diff: input.fineTune.summary.maxAbsLogitDifference },
           workflow_id: input.workflowId,
         },
-        // Both forms travel together: onnx/ for inference, hf/ so the model can be fine-tuned again.
+        // The ONNX folder at the root (what inference loads), the HF weights under hf/ (so it can be fine-tuned again).
         files: [
-          ...filesUnder(onnxDirectory, 'onnx'),
+          ...filesUnder(onnxDirectory, ''),
           ...(fs.existsSync(path.join(input.fineTune.modelDirectory, 'hf'))
             ? filesUnder(path.join(input.fineTune.modelDirectory, 'hf'), 'hf')
             : []),

@@ -1,12 +1,31 @@
+import { createEvaluationActivities } from '../activities/evaluation';
+import { createIntegrateActivities } from '../activities/integrate';
+import { createReevaluationActivities } from '../activities/reevaluation';
 import { createSmokePipelineActivities } from '../activities/smoke';
 import { taskQueues } from '../workflows/contracts/task-queues';
 import { main, runWorkerProcess } from './run-worker';
+import { openWorkerServices } from './services';
 
 /** Orchestrator worker: every workflow, plus the light activities of the `weft-pipeline` queue. */
 main(() =>
-  runWorkerProcess('orchestrator', ({ workerName }) => ({
-    taskQueue: taskQueues.pipeline,
-    workflowsPath: require.resolve('../workflows'),
-    activities: { ...createSmokePipelineActivities({ workerName }) },
-  })),
+  runWorkerProcess('orchestrator', async ({ config, workerName, logger, onShutdown }) => {
+    const services = await openWorkerServices(config, logger);
+    onShutdown(() => services.close());
+    const evaluation = createEvaluationActivities({ store: services.store, rag: services.predictions });
+    return {
+      taskQueue: taskQueues.pipeline,
+      workflowsPath: require.resolve('../workflows'),
+      activities: {
+        ...createSmokePipelineActivities({ workerName }),
+        ...evaluation.pipeline,
+        ...createIntegrateActivities({ store: services.store, org: config.org, rag: services.apps }),
+        ...createReevaluationActivities({
+          store: services.store,
+          org: config.org,
+          alertCommand: config.alertCommand,
+          alertWebhookUrl: config.alertWebhookUrl,
+        }),
+      },
+    };
+  }),
 );

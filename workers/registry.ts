@@ -1,12 +1,23 @@
+import { openLineageStore } from '../lib/lineage';
+import { createRegistryActivities } from '../activities/registry';
 import { createSmokeRegistryActivities } from '../activities/smoke';
 import { taskQueues } from '../workflows/contracts/task-queues';
 import { main, runWorkerProcess } from './run-worker';
 
 /** Registry worker: artifact logging, registry links and alias moves on `weft-registry`; every operation idempotent. */
 main(() =>
-  runWorkerProcess('registry', ({ config, workerName }) => ({
-    taskQueue: taskQueues.registry,
-    maxConcurrentActivityTaskExecutions: 4,
-    activities: { ...createSmokeRegistryActivities({ workerName, home: config.home }) },
-  })),
+  runWorkerProcess('registry', async ({ config, workerName, onShutdown }) => {
+    const store = await openLineageStore(config.lineageUrl, {
+      defaults: { entity: config.entity, project: config.project, org: config.org },
+    });
+    onShutdown(() => store.close());
+    return {
+      taskQueue: taskQueues.registry,
+      maxConcurrentActivityTaskExecutions: 4,
+      activities: {
+        ...createSmokeRegistryActivities({ workerName, home: config.home }),
+        ...createRegistryActivities({ store, org: config.org }),
+      },
+    };
+  }),
 );

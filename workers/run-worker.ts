@@ -12,6 +12,13 @@ export interface WorkerContext {
   config: WeftConfig;
   /** `host:pid`, recorded by activities so a user can see which process ran a step. */
   workerName: string;
+  /** The Temporal logger, for adapters that report (CUDA fallback, model loading). */
+  logger: {
+    info(message: string, meta?: Record<string, unknown>): void;
+    warn(message: string, meta?: Record<string, unknown>): void;
+  };
+  /** Registers cleanup (close stores, release model sessions) to run after the worker has drained. */
+  onShutdown(cleanup: () => Promise<void>): void;
 }
 
 type WorkerSpecification = Omit<WorkerOptions, 'connection' | 'namespace'>;
@@ -38,8 +45,17 @@ export async function runWorkerProcess(
     process.exitCode = 1;
     return;
   }
+  const cleanups: (() => Promise<void>)[] = [];
   try {
-    const context: WorkerContext = { config, workerName: `${os.hostname()}:${process.pid}` };
+    const context: WorkerContext = {
+      config,
+      workerName: `${os.hostname()}:${process.pid}`,
+      logger: {
+        info: (message, meta) => logger.info(message, meta),
+        warn: (message, meta) => logger.warn(message, meta),
+      },
+      onShutdown: (cleanup) => cleanups.push(cleanup),
+    };
     const specification = await specify(context);
     const worker = await Worker.create({ ...specification, connection, namespace: target.namespace });
     logger.info(`weft ${kind} worker polling`, { taskQueue: specification.taskQueue, address: target.address });
@@ -48,6 +64,8 @@ export async function runWorkerProcess(
     process.stdout.write(`${workerReadyMarker} ${kind} ${specification.taskQueue}\n`);
     await running;
   } finally {
+    for (const cleanup of cleanups.reverse())
+      await cleanup().catch((error: unknown) => logger.warn(`cleanup failed: ${String(error)}`));
     await connection.close();
   }
 }
