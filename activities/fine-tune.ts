@@ -114,6 +114,9 @@ export function createFineTuneActivities(dependencies: FineTuneDependencies): Li
       context.heartbeat(heartbeat);
       const abort = new AbortController();
       context.cancelled.catch(() => abort.abort());
+      // The trainer is silent while it imports torch and loads the model; keep the heartbeat alive meanwhile,
+      // so only a dead worker (not a slow start) trips the heartbeat timeout.
+      const keepAlive = setInterval(() => context.heartbeat({ ...heartbeat }), 5000);
       let done: TrainerDone;
       try {
         done = await runTrainer({
@@ -142,6 +145,8 @@ export function createFineTuneActivities(dependencies: FineTuneDependencies): Li
         // Cancellation surfaces as Temporal's own CancelledFailure, once the trainer has stopped.
         if (abort.signal.aborted) await context.cancelled;
         throw error;
+      } finally {
+        clearInterval(keepAlive);
       }
       const result: FineTuneResult = {
         modelDirectory: outputDirectory,

@@ -2,7 +2,9 @@ import { Command, CommanderError } from 'commander';
 import { registerLineageCommands } from './commands/lineage-commands';
 import { registerPipelineCommands } from './commands/pipeline-commands';
 import { registerScheduleCommands } from './commands/schedule-commands';
-import { registerRunCommands, printSmokeResult, runSmoke } from './commands/run-commands';
+import { registerRunCommands } from './commands/run-commands';
+import { registerDemoCommands } from './commands/demo-commands';
+import { registerRagCommands } from './commands/rag-commands';
 import { registerStackCommands } from './commands/stack-commands';
 
 export function buildProgram(): Command {
@@ -20,15 +22,8 @@ export function buildProgram(): Command {
   registerScheduleCommands(program);
   registerLineageCommands(program);
 
-  program
-    .command('demo')
-    .description('Run the demo end to end on the embedded stack (for now: the smoke pipeline across all three queues)')
-    .option('--json', 'end with one JSON object: workflow id, result and refs')
-    .action(async (options: { json?: boolean }) => {
-      const outcome = await runSmoke({ message: 'weft demo', pauseMilliseconds: 0, json: options.json });
-      if (options.json) process.stdout.write(`${JSON.stringify(outcome)}\n`);
-      else printSmokeResult(outcome);
-    });
+  registerDemoCommands(program);
+  registerRagCommands(program);
   return program;
 }
 

@@ -3,7 +3,7 @@ import { createFineTuneActivities } from '../activities/fine-tune';
 import { createSmokeGpuActivities } from '../activities/smoke';
 import { taskQueues } from '../workflows/contracts/task-queues';
 import { main, runWorkerProcess } from './run-worker';
-import { openWorkerServices } from './services';
+import { openWorkerServices } from '../lib/services';
 
 /**
  * GPU worker (one process per GPU, or per CPU inference host): fine-tune and batched predict on the

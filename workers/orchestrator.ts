@@ -4,7 +4,7 @@ import { createReevaluationActivities } from '../activities/reevaluation';
 import { createSmokePipelineActivities } from '../activities/smoke';
 import { taskQueues } from '../workflows/contracts/task-queues';
 import { main, runWorkerProcess } from './run-worker';
-import { openWorkerServices } from './services';
+import { openWorkerServices } from '../lib/services';
 
 /** Orchestrator worker: every workflow, plus the light activities of the `weft-pipeline` queue. */
 main(() =>

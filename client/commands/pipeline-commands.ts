@@ -320,13 +320,15 @@ export async function startLifecycle(
           workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
         });
       } catch (error) {
-        if (error instanceof WorkflowExecutionAlreadyStartedError) {
-          throw new Error(
-            `A run for this app, base model and dataset already completed: ${workflowId}. ` +
-              `See it with 'weft status ${workflowId}', or pass --id <new id> to run it again.`,
+        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+        // The same business key already ran to completion: join it (show its result) rather than train again.
+        handle = client.workflow.getHandle<typeof lifecyclePipelineWorkflow>(workflowId);
+        if (!options.json) {
+          process.stderr.write(
+            `A run for this app, base model and dataset already completed (${workflowId}): showing its result. ` +
+              'Pass --id <new id> to run it again.\n',
           );
         }
-        throw error;
       }
       const ui = stack.uiUrl
         ? `${stack.uiUrl}/namespaces/${stack.namespace}/workflows/${encodeURIComponent(workflowId)}`

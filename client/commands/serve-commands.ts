@@ -40,12 +40,11 @@ export function registerServeCommands(program: Command): void {
           host: options.host,
           port: parsePort(options.port),
           defaultEntity: config.entity,
-          onError: (error, request) => {
-            if (request.status >= 500)
-              process.stderr.write(
-                `weft serve: ${request.method} ${request.path} → ${request.status}: ${error.message}\n`,
-              );
-          },
+          // One line per failure, so a client's rejected request or a skipped call can be found in the server's log.
+          onError: (error, request) =>
+            process.stderr.write(
+              `weft serve: ${request.method} ${request.path} → ${request.status}: ${error.message}\n`,
+            ),
         });
       } catch (error) {
         await store.close();

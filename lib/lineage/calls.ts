@@ -5,6 +5,9 @@ import type { ObjectStore } from './objects';
 import { formatRef, parseRefOfKind, validateName } from './refs';
 import { newId, parseJson, resolveProject, timestamp, type StoreContext } from './store-context';
 
+/** A call attribute: a scalar, or a nested record of them (the weave SDK writes `weave: { source, client_version }`). */
+export type CallAttributeValue = string | number | boolean | { [key: string]: CallAttributeValue };
+
 export interface CallInput {
   /** Caller-chosen id (Weave uses UUIDv7); upserting the same id again updates, never duplicates. */
   id: string;
@@ -20,8 +23,8 @@ export interface CallInput {
   endedAt?: string;
   inputs?: Record<string, unknown>;
   output?: unknown;
-  /** e.g. `wandb-run-id`, `workflow-id`, `activity-attempt`; queryable with `--attr k=v`. */
-  attributes?: Record<string, string | number | boolean>;
+  /** e.g. `wandb-run-id`, `workflow-id`, `activity-attempt`; queryable with `--attr k=v` (nested keys as `outer.inner`). */
+  attributes?: Record<string, CallAttributeValue>;
   summary?: Record<string, unknown>;
   exception?: string;
 }
@@ -39,7 +42,7 @@ export interface CallRecord {
   endedAt: string | null;
   inputs: Record<string, unknown>;
   output: unknown;
-  attributes: Record<string, string | number | boolean>;
+  attributes: Record<string, CallAttributeValue>;
   summary: Record<string, unknown>;
   exception: string | null;
 }
@@ -115,6 +118,42 @@ function checkTime(value: unknown, what: string): string {
   return new Date(value).toISOString();
 }
 
+/**
+ * Checks attributes and lists the scalar leaves under dotted keys (`weave.source`), which is how nested
+ * attributes are indexed and queried; the nested shape itself is stored as written.
+ */
+function flattenAttributes(attributes: Record<string, CallAttributeValue>): [string, string | number | boolean][] {
+  const leaves: [string, string | number | boolean][] = [];
+  const visit = (prefix: string, value: unknown, depth: number): void => {
+    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') {
+      if (prefix.length > 128) {
+        throw new InvalidValueError(`The call attribute "${prefix.slice(0, 40)}…" has a key over 128 characters.`);
+      }
+      leaves.push([prefix, value]);
+      return;
+    }
+    if (value !== null && typeof value === 'object' && !Array.isArray(value) && depth < 8) {
+      for (const [key, item] of Object.entries(value)) {
+        if (key.length === 0) throw new InvalidValueError(`The call attribute "${prefix}" holds an empty key.`);
+        visit(prefix.length === 0 ? key : `${prefix}.${key}`, item, depth + 1);
+      }
+      return;
+    }
+    throw new InvalidValueError(
+      `The call attribute "${prefix}" must have a 1-128 character key and a string, number or boolean value (or a record of them).`,
+    );
+  };
+  for (const [key, value] of Object.entries(attributes)) {
+    if (key.length === 0 || key.length > 128) {
+      throw new InvalidValueError(
+        `The call attribute "${key}" must have a 1-128 character key and a string, number or boolean value.`,
+      );
+    }
+    visit(key, value, 0);
+  }
+  return leaves;
+}
+
 /** Weave calls (traces): one row per op execution, attributes indexed for queries, feedback attached by call ref. */
 export class CallStore {
   constructor(
@@ -142,17 +181,7 @@ export class CallStore {
     const startedAt = checkTime(call.startedAt, 'call start time');
     const endedAt = call.endedAt === undefined ? null : checkTime(call.endedAt, 'call end time');
     const attributes = call.attributes ?? {};
-    for (const [attributeKey, attributeValue] of Object.entries(attributes)) {
-      if (
-        attributeKey.length === 0 ||
-        attributeKey.length > 128 ||
-        !['string', 'number', 'boolean'].includes(typeof attributeValue)
-      ) {
-        throw new InvalidValueError(
-          `The call attribute "${attributeKey}" must have a 1-128 character key and a string, number or boolean value.`,
-        );
-      }
-    }
+    const indexedAttributes = flattenAttributes(attributes);
     const inputsObject = call.inputs ?? {};
     if (inputsObject === null || typeof inputsObject !== 'object' || Array.isArray(inputsObject)) {
       throw new InvalidValueError('Call inputs must be a plain object of named arguments.');
@@ -204,7 +233,7 @@ export class CallStore {
           row.exception,
         ],
       );
-      for (const [attributeKey, attributeValue] of Object.entries(attributes)) {
+      for (const [attributeKey, attributeValue] of indexedAttributes) {
         await transaction.execute(
           `INSERT INTO call_attributes (project, call_id, attribute_key, attribute_value) VALUES (?, ?, ?, ?)
            ON CONFLICT (project, call_id, attribute_key) DO UPDATE SET attribute_value = excluded.attribute_value`,

@@ -39,6 +39,6 @@ export type {
   RegistryCollectionSummary,
 } from './registry';
 export type { Run, RunState, CreateRunInput } from './runs';
-export type { CallInput, CallRecord, CallQuery, FeedbackInput, Feedback } from './calls';
+export type { CallInput, CallRecord, CallQuery, FeedbackInput, Feedback, CallAttributeValue } from './calls';
 export type { LineageGraph, LineageNode, LineageEdge, WalkOptions } from './lineage-graph';
 export type { SqlDatabase, SqlExecutor, SqlTransaction, SqlDialect } from './sql/sql-database';

@@ -14,6 +14,11 @@ export interface PublishObjectInput {
   /** A JSON value; nested `weave:///…` strings are refs to other objects or tables. */
   value: unknown;
   idempotencyKey?: string;
+  /**
+   * Accept nested ref strings of the forms the weave SDK writes that the store does not resolve itself
+   * (`weave:///…/op/<name>:<digest>`, `…/attr/rows/id/<row digest>`). Default false: every nested ref must parse.
+   */
+  acceptWeaveSdkRefs?: boolean;
 }
 
 export interface PublishedObject {
@@ -89,7 +94,7 @@ export class ObjectStore {
         `The value of object "${name}" is ${size} bytes; the limit is ${this.context.limits.maxValueBytes}. Store rows as a table (datasets.publish) or content as artifact files, and keep their refs in the object.`,
       );
     }
-    checkNestedRefs(input.value);
+    if (!input.acceptWeaveSdkRefs) checkNestedRefs(input.value);
     const digest = stringDigest(text);
     const typeName =
       input.value !== null &&

@@ -81,7 +81,8 @@ function describeCharacter(character: string): string {
 
 /** Checks a name and throws InvalidNameError saying what is wrong and what is allowed. */
 export function validateName(kind: NameKind, value: unknown): string {
-  const isRegistry = kind === 'registry name';
+  // Registry and registry-collection names are display names in W&B ("RAG Models" / "RAG Model"): spaces allowed.
+  const isRegistry = kind === 'registry name' || kind === 'collection name';
   const rule = isRegistry ? REGISTRY_NAME_RULE : SIMPLE_NAME_RULE;
   const limit = isRegistry ? MAX_REGISTRY_NAME_LENGTH : MAX_NAME_LENGTH;
   if (typeof value !== 'string') {

@@ -28,18 +28,18 @@ describe('weft CLI', () => {
     expect(result.stderr).toMatch(/unknown command 'tune'/);
   });
 
-  it('from a cold start, `weft demo --json` starts the embedded stack, completes, and stops it again', async () => {
+  it('from a cold start, `weft run smoke --json` starts the embedded stack, completes, and stops it again', async () => {
     const home = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-cli-demo-'));
     const port = await freePort();
     const uiPort = await freePort();
-    const result = await runWeft(['demo', '--json'], {
+    const result = await runWeft(['run', 'smoke', '--json'], {
       WEFT_HOME: home,
       WEFT_TEMPORAL_PORT: String(port),
       WEFT_UI_PORT: String(uiPort),
     });
     expect(result.stderr).not.toMatch(/weft: /);
     expect(result.code).toBe(0);
-    const outcome = JSON.parse(result.stdout.trim().split('\n').pop()!) as {
+    const outcome = JSON.parse(result.stdout) as {
       workflowId: string;
       result: { steps: { taskQueue: string }[] };
       ui: string;

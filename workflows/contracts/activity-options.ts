@@ -29,9 +29,13 @@ export const inferenceActivity: ActivityOptions = {
   retry: { initialInterval: '2 seconds', maximumInterval: '1 minute', maximumAttempts: 10, nonRetryableErrorTypes },
 };
 
-/** Fine-tuning: long, heartbeats each trainer progress line, resumes from its checkpoint on retry. */
+/**
+ * Fine-tuning: long, heartbeats each trainer progress line, resumes from its checkpoint on retry. The
+ * heartbeat timeout is how fast a killed gpu worker is noticed; the trainer reports every step, so
+ * 30 seconds of silence means the worker is gone.
+ */
 export const trainingActivity: ActivityOptions = {
   startToCloseTimeout: '6 hours',
-  heartbeatTimeout: '2 minutes',
+  heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '5 seconds', maximumInterval: '2 minutes', maximumAttempts: 5, nonRetryableErrorTypes },
 };

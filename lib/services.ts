@@ -1,10 +1,10 @@
 import path from 'node:path';
-import type { WeftConfig } from '../lib/config/config';
-import { openLineageStore, type LineageStore } from '../lib/lineage';
-import { closeRagInferenceResources, createRagRuntime, type RagRuntime } from '../lib/rag';
-import { ModelCache } from '../lib/rag/model-cache';
-import { openVectorStore, type VectorStore } from '../lib/vectors';
-import type { InferenceLogger } from '../lib/inference';
+import type { WeftConfig } from './config/config';
+import { openLineageStore, type LineageStore } from './lineage';
+import { closeRagInferenceResources, createRagRuntime, type RagRuntime } from './rag';
+import { ModelCache } from './rag/model-cache';
+import { openVectorStore, type VectorStore } from './vectors';
+import type { InferenceLogger } from './inference';
 import type { RagPredictionService } from '../activities/evaluation';
 import type { RagAppService } from '../activities/integrate';
 
@@ -31,27 +31,9 @@ export async function openWorkerServices(config: WeftConfig, logger?: InferenceL
   const rag = createRagRuntime({ store, vectors, config, logger });
   const modelCache = new ModelCache(store, path.join(config.home, 'cache', 'models'));
 
-  const predictions: RagPredictionService = {
-    predict: (ragModelRef, questions) => rag.predict(ragModelRef, questions),
-    async cacheIdentity(ragModelRef) {
-      const resolved = await rag.resolveRagModel(ragModelRef);
-      const contentVersion = await rag.collectionContentVersion(resolved.ragModel.collectionAlias);
-      return { key: `${resolved.ref}|${contentVersion}`, sampled: resolved.chatModel.generation.temperature > 0 };
-    },
-  };
-
-  const apps: RagAppService = {
-    async integrateChatModel(ragModelRef, chatModelArtifactRef) {
-      const current = await rag.resolveRagModel(ragModelRef);
-      const chatModel = await rag.publishChatModel({
-        modelArtifactRef: chatModelArtifactRef,
-        generation: current.chatModel.generation,
-        device: current.chatModel.device,
-      });
-      const ragModel = await rag.withChatModel(current.ref, chatModel.ref);
-      return { ragModelRef: ragModel.ref, chatModelRef: chatModel.ref };
-    },
-  };
+  // The runtime implements both ports the activities declare.
+  const predictions: RagPredictionService = rag;
+  const apps: RagAppService = rag;
 
   return {
     store,

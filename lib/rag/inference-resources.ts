@@ -1,0 +1,87 @@
+import {
+  createMicroBatcher,
+  loadChatModel,
+  loadEmbeddingModel,
+  type ChatModelRuntime,
+  type EmbeddingModelRuntime,
+  type ExecutionProvider,
+  type InferenceLogger,
+  type MicroBatcher,
+} from '../inference';
+
+/**
+ * Loaded models of this process, shared by every runtime in it: one chat model runtime and one micro-batcher per
+ * (folder, provider, device), so concurrent predict calls (a gpu worker's activity slots) share forward passes.
+ */
+export interface ChatModelResources {
+  runtime: ChatModelRuntime;
+  batcher: MicroBatcher;
+}
+
+export interface DevicePlacement {
+  executionProvider: ExecutionProvider;
+  deviceId: number;
+  logger?: InferenceLogger;
+}
+
+/** Rows one forward pass carries across all concurrent predict calls of the process. */
+const sharedMaxBatchSize = 16;
+
+const chatModels = new Map<string, Promise<ChatModelResources>>();
+const embeddingModels = new Map<string, Promise<EmbeddingModelRuntime>>();
+
+function keyOf(directory: string, placement: DevicePlacement): string {
+  return `${directory}|${placement.executionProvider}|${placement.deviceId}`;
+}
+
+export function chatModelResources(directory: string, placement: DevicePlacement): Promise<ChatModelResources> {
+  const key = keyOf(directory, placement);
+  let loading = chatModels.get(key);
+  if (!loading) {
+    loading = loadChatModel(directory, {
+      executionProvider: placement.executionProvider,
+      deviceId: placement.deviceId,
+      logger: placement.logger,
+      maxBatchSize: sharedMaxBatchSize,
+    }).then((runtime) => ({ runtime, batcher: createMicroBatcher(runtime, { maxBatchSize: sharedMaxBatchSize }) }));
+    chatModels.set(key, loading);
+    loading.catch(() => chatModels.delete(key));
+  }
+  return loading;
+}
+
+export function embeddingModelRuntime(directory: string, placement: DevicePlacement): Promise<EmbeddingModelRuntime> {
+  const key = keyOf(directory, placement);
+  let loading = embeddingModels.get(key);
+  if (!loading) {
+    loading = loadEmbeddingModel(directory, {
+      executionProvider: placement.executionProvider,
+      deviceId: placement.deviceId,
+      logger: placement.logger,
+    });
+    embeddingModels.set(key, loading);
+    loading.catch(() => embeddingModels.delete(key));
+  }
+  return loading;
+}
+
+/** Drops a folder's loaded models (after its cached copy was found altered and fetched again). */
+export async function forgetModelFolder(directory: string): Promise<void> {
+  for (const [key, loading] of [...chatModels]) {
+    if (!key.startsWith(`${directory}|`)) continue;
+    chatModels.delete(key);
+    await (await loading.catch(() => undefined))?.batcher.close();
+  }
+  for (const key of [...embeddingModels.keys()]) if (key.startsWith(`${directory}|`)) embeddingModels.delete(key);
+}
+
+/** Finishes queued generations and forgets every loaded model (worker shutdown, tests). */
+export async function closeRagInferenceResources(): Promise<void> {
+  const loaded = [...chatModels.values()];
+  chatModels.clear();
+  embeddingModels.clear();
+  for (const loading of loaded) {
+    const resources = await loading.catch(() => undefined);
+    await resources?.batcher.close();
+  }
+}

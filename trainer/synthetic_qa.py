@@ -1,0 +1,32 @@
+"""Synthetic extractive QA from the corpus: cloze questions whose answer is a span of the context.
+
+Real questions are few (240); cloze rows teach the model to find the matching sentence in the
+context and copy the missing words, a skill that carries over to questions it has not seen.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+from trainer.data import read_jsonl
+from trainer.rag_prompt import rag_messages
+
+
+def cloze_chat_rows(corpus_path: str | Path, per_document: int, seed: int = 0) -> list[dict[str, Any]]:
+    generator = random.Random(seed)
+    rows = []
+    for document in read_jsonl(corpus_path):
+        sentences = [s for s in re.split(r"(?<=[.!?])\s+", document["text"]) if len(s.split()) >= 6]
+        for _ in range(per_document if sentences else 0):
+            words = generator.choice(sentences).rstrip(".!?").split()
+            length = generator.randint(1, min(4, len(words) - 3))
+            start = generator.randint(1, len(words) - length)
+            answer = " ".join(words[start : start + length]).strip(",;:()")
+            if not answer:
+                continue
+            question = " ".join(words[:start] + ["what"] + words[start + length :]).rstrip(",;:") + "?"
+            rows.append({"messages": rag_messages(question, [document["text"]], answer)})
+    return rows
