@@ -5,6 +5,7 @@ import { registerScheduleCommands } from './commands/schedule-commands';
 import { registerRunCommands } from './commands/run-commands';
 import { registerDemoCommands } from './commands/demo-commands';
 import { registerRagCommands } from './commands/rag-commands';
+import { registerServeCommands } from './commands/serve-commands';
 import { registerStackCommands } from './commands/stack-commands';
 
 export function buildProgram(): Command {
@@ -24,6 +25,7 @@ export function buildProgram(): Command {
 
   registerDemoCommands(program);
   registerRagCommands(program);
+  registerServeCommands(program);
   return program;
 }
 

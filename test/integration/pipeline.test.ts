@@ -226,7 +226,7 @@ describe('lifecycle pipeline on the real dev server, real workers, real models',
     [
       'a nonsense hyper-parameter',
       async () => ({ hyperParameters: { learning_rate: -1 } }),
-      /fine-tune failed: .*learning_rate/,
+      /fine-tune failed: invalid hyper-parameter: learning-rate must be in \(0, 1\)/,
     ],
     [
       'an unknown hyper-parameter',

@@ -1,0 +1,376 @@
+import crypto from 'node:crypto';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { type z, type ZodType } from 'zod';
+import { LineageError, type LineageStore } from '../lineage';
+import {
+  MalformedBodyError,
+  PayloadTooLargeError,
+  RequestValidationError,
+  RouteNotFoundError,
+  ServeConfigurationError,
+  UnauthorizedError,
+  WeaveServerError,
+} from './errors';
+import {
+  callEndRequest,
+  callReadRequest,
+  callsQueryRequest,
+  callsQueryStatsRequest,
+  callStartRequest,
+  callUpdateRequest,
+  callUpsertBatchRequest,
+  feedbackCreateRequest,
+  feedbackQueryRequest,
+  fileContentRequest,
+  graphqlRequest,
+  objectCreateRequest,
+  objectReadRequest,
+  objectsQueryRequest,
+  refsReadBatchRequest,
+  tableCreateRequest,
+  tableQueryRequest,
+  tableQueryStatsRequest,
+  tableUpdateRequest,
+} from './schemas';
+import { WeaveTraceServer } from './trace-server';
+
+export interface WeaveServerOptions {
+  store: LineageStore;
+  /** The secret clients must send: as the password of HTTP basic auth (what the SDK does with WANDB_API_KEY) or as a bearer token. */
+  token: string;
+  /** Interface to listen on. Default 127.0.0.1 (this host only). */
+  host?: string;
+  /** Port; 0 picks a free one. Default 6345. */
+  port?: number;
+  /** Entity answered to `weave.init('<project>')` without an entity. Default: the store's default entity (weft). */
+  defaultEntity?: string;
+  /** Largest request body in bytes. Default 64 MiB (the SDK batches up to about 10 MiB of calls). */
+  maxBodyBytes?: number;
+  /** Called once per failed request with the error the client was sent, and once per call skipped from a batch (for logs). */
+  onError?: (error: Error, request: { method: string; path: string; status: number }) => void;
+}
+
+export interface RunningWeaveServer {
+  /** `http://host:port`: the value for WF_TRACE_SERVER_URL. */
+  url: string;
+  port: number;
+  /** Stops accepting connections, ends open ones and resolves when the server is closed (the store stays open). */
+  close(): Promise<void>;
+}
+
+type Reply = { kind: 'json'; body: unknown } | { kind: 'jsonl'; lines: unknown[] } | { kind: 'bytes'; body: Buffer };
+type Handler = (request: IncomingBody) => Promise<Reply>;
+
+interface IncomingBody {
+  bytes: Buffer;
+  contentType: string;
+}
+
+const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
+
+function json(body: unknown): Reply {
+  return { kind: 'json', body };
+}
+
+function parseJsonBody(request: IncomingBody): unknown {
+  if (request.bytes.length === 0) {
+    throw new MalformedBodyError('The request has no body; send a JSON object (Content-Type: application/json).');
+  }
+  try {
+    return JSON.parse(request.bytes.toString('utf8')) as unknown;
+  } catch (error) {
+    throw new MalformedBodyError(`The request body is not valid JSON: ${(error as Error).message}.`);
+  }
+}
+
+/** Parses and validates a JSON body, turning zod's issues into FastAPI's 422 `detail` list (what Weave clients read). */
+function validated<Schema extends ZodType>(schema: Schema, request: IncomingBody): z.infer<Schema> {
+  const parsed = schema.safeParse(parseJsonBody(request));
+  if (parsed.success) return parsed.data;
+  const issues = parsed.error.issues.map((issue) => ({
+    loc: ['body', ...issue.path.map((part) => (typeof part === 'number' ? part : String(part)))],
+    msg: issue.message,
+    type: issue.code,
+  }));
+  const summary = issues
+    .slice(0, 5)
+    .map((issue) => `${issue.loc.slice(1).join('.') || 'body'}: ${issue.msg}`)
+    .join('; ');
+  throw new RequestValidationError(`The request body does not match the endpoint's schema — ${summary}.`, issues);
+}
+
+/** Reads `project_id` and `file` from the SDK's multipart upload, using the platform's own form-data parser. */
+async function parseFileUpload(request: IncomingBody): Promise<{ projectId: string; bytes: Uint8Array }> {
+  if (!request.contentType.startsWith('multipart/form-data')) {
+    throw new MalformedBodyError('file/create takes multipart/form-data with the fields project_id and file.');
+  }
+  let form: FormData;
+  try {
+    form = await new Request('http://weft.invalid/file/create', {
+      method: 'POST',
+      headers: { 'content-type': request.contentType },
+      body: request.bytes,
+    }).formData();
+  } catch (error) {
+    throw new MalformedBodyError(`The multipart body cannot be parsed: ${(error as Error).message}.`);
+  }
+  const projectId = form.get('project_id');
+  const file = form.get('file');
+  if (typeof projectId !== 'string' || file === null || typeof file === 'string') {
+    throw new RequestValidationError('file/create needs the form fields project_id (text) and file (a file).', [
+      { loc: ['body', 'project_id'], msg: 'required text field', type: 'missing' },
+      { loc: ['body', 'file'], msg: 'required file field', type: 'missing' },
+    ]);
+  }
+  return { projectId, bytes: new Uint8Array(await file.arrayBuffer()) };
+}
+
+function buildRoutes(traceServer: WeaveTraceServer): Map<string, Handler> {
+  const routes = new Map<string, Handler>();
+  const post = (path: string, handler: Handler): void => void routes.set(`POST ${path}`, handler);
+  routes.set('GET /health', async () => json({ status: 'ok' }));
+  routes.set('GET /server_info', async () => json(traceServer.serverInfo()));
+  post('/call/start', async (request) => {
+    return json(await traceServer.startCall(validated(callStartRequest, request).start));
+  });
+  post('/call/end', async (request) => json(await traceServer.endCall(validated(callEndRequest, request).end)));
+  post('/call/upsert_batch', async (request) =>
+    json(await traceServer.upsertBatch(validated(callUpsertBatchRequest, request).batch)),
+  );
+  post('/call/read', async (request) => {
+    const body = validated(callReadRequest, request);
+    return json(await traceServer.readCall(body.project_id, body.id));
+  });
+  post('/call/update', async (request) => json(await traceServer.updateCall(validated(callUpdateRequest, request))));
+  post('/calls/stream_query', async (request) => ({
+    kind: 'jsonl',
+    lines: await traceServer.queryCalls(validated(callsQueryRequest, request)),
+  }));
+  post('/calls/query', async (request) =>
+    json({ calls: await traceServer.queryCalls(validated(callsQueryRequest, request)) }),
+  );
+  post('/calls/query_stats', async (request) => {
+    const body = validated(callsQueryStatsRequest, request);
+    return json({ count: (await traceServer.queryCalls(body)).length });
+  });
+  post('/obj/create', async (request) =>
+    json(await traceServer.publishObject(validated(objectCreateRequest, request))),
+  );
+  post('/obj/read', async (request) => json(await traceServer.readObject(validated(objectReadRequest, request))));
+  post('/objs/query', async (request) => json(await traceServer.queryObjects(validated(objectsQueryRequest, request))));
+  post('/table/create', async (request) => {
+    const body = validated(tableCreateRequest, request);
+    return json(await traceServer.createTable(body.table.project_id, body.table.rows));
+  });
+  post('/table/update', async (request) => json(await traceServer.updateTable(validated(tableUpdateRequest, request))));
+  post('/table/query', async (request) => json(await traceServer.queryTable(validated(tableQueryRequest, request))));
+  post('/table/query_stats', async (request) => {
+    const body = validated(tableQueryStatsRequest, request);
+    return json(await traceServer.tableRowCount(body.project_id, body.digest));
+  });
+  post('/file/create', async (request) => {
+    const upload = await parseFileUpload(request);
+    return json(await traceServer.createFile(upload.projectId, upload.bytes));
+  });
+  post('/file/content', async (request) => {
+    const body = validated(fileContentRequest, request);
+    return { kind: 'bytes', body: await traceServer.fileContent(body.project_id, body.digest) };
+  });
+  post('/feedback/create', async (request) =>
+    json(await traceServer.createFeedback(validated(feedbackCreateRequest, request))),
+  );
+  post('/feedback/query', async (request) =>
+    json(await traceServer.queryFeedback(validated(feedbackQueryRequest, request))),
+  );
+  post('/refs/read_batch', async (request) =>
+    json(await traceServer.readRefs(validated(refsReadBatchRequest, request).refs)),
+  );
+  post('/graphql', async (request) => {
+    const body = validated(graphqlRequest, request);
+    if (!/\bviewer\b/.test(body.query)) {
+      return json({ errors: [{ message: 'weft answers only the viewer { defaultEntity } query of weave.init.' }] });
+    }
+    return json(traceServer.viewer());
+  });
+  return routes;
+}
+
+/** True when the Authorization header carries the token (basic-auth password, any user name; or a bearer token). */
+function isAuthorized(header: string | undefined, token: Buffer): boolean {
+  if (!header) return false;
+  let presented: string | undefined;
+  const [scheme, value] = header.split(' ', 2);
+  if (scheme?.toLowerCase() === 'basic' && value) {
+    const decoded = Buffer.from(value, 'base64').toString('utf8');
+    const colon = decoded.indexOf(':');
+    presented = colon === -1 ? decoded : decoded.slice(colon + 1);
+  } else if (scheme?.toLowerCase() === 'bearer' && value) {
+    presented = value;
+  }
+  if (presented === undefined) return false;
+  const candidate = Buffer.from(presented, 'utf8');
+  return candidate.length === token.length && crypto.timingSafeEqual(candidate, token);
+}
+
+function statusOf(error: unknown): number {
+  if (error instanceof WeaveServerError) return error.status;
+  if (error instanceof LineageError) {
+    switch (error.name) {
+      case 'NotFoundError':
+        return 404;
+      case 'ValueTooLargeError':
+        return 413;
+      case 'IdempotencyKeyReuseError':
+      case 'AliasConflictError':
+        return 409;
+      default:
+        // Busy or unreachable database: 503 makes the SDK retry with backoff, which is what these need.
+        return error.retryable ? 503 : 400;
+    }
+  }
+  return 500;
+}
+
+function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const declared = Number(request.headers['content-length'] ?? 0);
+    if (declared > limit) {
+      reject(
+        new PayloadTooLargeError(`The request body is ${declared} bytes; the limit is ${limit}. Send smaller batches.`),
+      );
+      return;
+    }
+    const chunks: Buffer[] = [];
+    let size = 0;
+    request.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > limit) {
+        // Answered with 413 and "connection: close"; the rest of the body is read and dropped, never kept.
+        chunks.length = 0;
+        reject(new PayloadTooLargeError(`The request body is over ${limit} bytes; send smaller batches.`));
+        return;
+      }
+      chunks.push(chunk);
+    });
+    request.on('end', () => resolve(Buffer.concat(chunks)));
+    // A client that goes away mid-body settles the read (after 'end' this is a no-op), so no handler waits forever.
+    const gone = (): void => reject(new MalformedBodyError('The client closed the connection before the body ended.'));
+    request.on('error', gone);
+    request.on('close', gone);
+  });
+}
+
+/**
+ * Starts the Weave trace-server HTTP API over a lineage store. Every failure becomes a JSON answer
+ * (`{"detail": …}`, FastAPI's shape, which the weave SDK reads); no request can stop the server.
+ */
+export async function startWeaveServer(options: WeaveServerOptions): Promise<RunningWeaveServer> {
+  if (!options.token) {
+    throw new ServeConfigurationError(
+      'weft serve needs a token: set WEFT_SERVE_TOKEN to a secret and give the same value to the weave SDK as WANDB_API_KEY.',
+    );
+  }
+  const token = Buffer.from(options.token, 'utf8');
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const traceServer = new WeaveTraceServer(options.store, options.defaultEntity ?? 'weft', (error, what) => {
+    try {
+      options.onError?.(error, { method: 'POST', path: `/call/upsert_batch (${what} skipped)`, status: 400 });
+    } catch {
+      // A logging hook must not fail the rest of the batch.
+    }
+  });
+  const routes = buildRoutes(traceServer);
+
+  const handle = async (request: http.IncomingMessage, response: http.ServerResponse): Promise<void> => {
+    const method = request.method ?? 'GET';
+    const path = (request.url ?? '/').split('?')[0]!.replace(/\/+$/, '') || '/';
+    // FastAPI's trace server answers both with and without the /traces prefix a W&B host puts in front.
+    const routePath = path.startsWith('/traces/') ? path.slice('/traces'.length) : path;
+    let status = 200;
+    try {
+      if (!isAuthorized(request.headers.authorization, token)) {
+        request.resume();
+        throw new UnauthorizedError(
+          'Missing or wrong token: send WEFT_SERVE_TOKEN as the W&B API key (WANDB_API_KEY) or as "Authorization: Bearer <token>".',
+        );
+      }
+      const handler = routes.get(`${method} ${routePath}`);
+      if (!handler) {
+        request.resume();
+        const known = [...routes.keys()].filter((key) => key.endsWith(` ${routePath}`));
+        throw new RouteNotFoundError(
+          known.length > 0
+            ? `${method} ${routePath} is not allowed; use ${known.join(' or ')}.`
+            : `weft serve has no endpoint ${method} ${routePath}; it serves the Weave trace-server API (see lib/weave-server/README.md).`,
+        );
+      }
+      const bytes = await readBody(request, maxBodyBytes);
+      const reply = await handler({ bytes, contentType: String(request.headers['content-type'] ?? '') });
+      if (reply.kind === 'json') {
+        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body));
+      } else if (reply.kind === 'jsonl') {
+        response.writeHead(200, { 'content-type': 'application/jsonl' });
+        response.end(reply.lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
+      } else {
+        response.writeHead(200, { 'content-type': 'application/octet-stream' }).end(reply.body);
+      }
+    } catch (error) {
+      status = statusOf(error);
+      const failure = error instanceof Error ? error : new Error(String(error));
+      const detail =
+        error instanceof RequestValidationError
+          ? { detail: error.issues, message: error.message }
+          : { detail: status === 500 ? `weft serve failed on this request: ${failure.message}` : failure.message };
+      try {
+        options.onError?.(failure, { method, path, status });
+      } catch {
+        // A logging hook must not turn an answered request into an unanswered one.
+      }
+      if (!response.headersSent) {
+        response
+          .writeHead(status, {
+            'content-type': 'application/json',
+            ...(status === 401 ? { 'www-authenticate': 'Basic realm="weft"' } : {}),
+            // A body the client is still sending is not read: close the connection instead of draining it.
+            ...(error instanceof PayloadTooLargeError ? { connection: 'close' } : {}),
+          })
+          .end(JSON.stringify(detail));
+      } else {
+        response.destroy();
+      }
+    }
+  };
+
+  const server = http.createServer((request, response) => {
+    handle(request, response).catch(() => response.destroy());
+  });
+  // Slow or stalled clients are cut off rather than holding sockets forever.
+  server.requestTimeout = 5 * 60_000;
+  server.headersTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  server.on('clientError', (_error, socket) => {
+    if (socket.writable)
+      socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: application/json\r\n\r\n{"detail":"bad HTTP request"}');
+    else socket.destroy();
+  });
+  const host = options.host ?? '127.0.0.1';
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port ?? 6345, host, () => {
+      server.off('error', reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const urlHost = host.includes(':') ? `[${host}]` : host === '0.0.0.0' ? '127.0.0.1' : host;
+  return {
+    url: `http://${urlHost}:${port}`,
+    port,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}

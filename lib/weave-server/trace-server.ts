@@ -1,0 +1,664 @@
+import crypto from 'node:crypto';
+import {
+  canonicalJson,
+  formatRef,
+  InvalidRefError,
+  InvalidValueError,
+  LineageError,
+  NotFoundError,
+  rowDigest,
+  validateName,
+  type CallAttributeValue,
+  type CallRecord,
+  type LineageStore,
+  type ObjectVersion,
+} from '../lineage';
+import { UnsupportedRequestError } from './errors';
+import { matchesQuery, readField } from './query-expression';
+import type { z } from 'zod';
+import type {
+  callsQueryRequest,
+  callUpdateRequest,
+  EndedCall,
+  feedbackCreateRequest,
+  feedbackQueryRequest,
+  objectCreateRequest,
+  objectReadRequest,
+  objectsQueryRequest,
+  StartedCall,
+  tableQueryRequest,
+  tableUpdateRequest,
+  CallsFilter,
+} from './schemas';
+
+/** A call as the Weave trace server returns it (`CallSchema`). */
+export interface WeaveCallSchema {
+  id: string;
+  project_id: string;
+  op_name: string;
+  display_name: string | null;
+  trace_id: string;
+  parent_id: string | null;
+  started_at: string;
+  ended_at: string | null;
+  exception: string | null;
+  attributes: Record<string, unknown>;
+  inputs: Record<string, unknown>;
+  output: unknown;
+  summary: Record<string, unknown>;
+  wb_user_id: string | null;
+  wb_run_id: string | null;
+  deleted_at: string | null;
+}
+
+/** An object version as the Weave trace server returns it (`ObjSchema`). */
+export interface WeaveObjectSchema {
+  project_id: string;
+  object_id: string;
+  created_at: string;
+  deleted_at: null;
+  digest: string;
+  version_index: number;
+  is_latest: number;
+  kind: 'op' | 'object';
+  base_object_class: string | null;
+  val: unknown;
+}
+
+/** Call inputs and outputs larger than this become `CallValue` objects, as the store itself does (its default). */
+const LARGE_CALL_VALUE_BYTES = 64 * 1024;
+/** Ends that arrived before their start wait here, bounded, until the start comes (the SDK sends start first). */
+const MAX_PENDING_ENDS = 10_000;
+/** Calls read into memory for one filtered query; beyond this the caller must narrow the filter. */
+const MAX_SCANNED_CALLS = 99_999;
+
+export interface ProjectScope {
+  entity: string;
+  project: string;
+}
+
+/** `entity/project` → its parts, with the store's naming rules. */
+export function parseProjectId(projectId: string): ProjectScope {
+  const parts = projectId.split('/');
+  if (parts.length !== 2) {
+    throw new InvalidValueError(
+      `The project_id "${projectId}" must be "<entity>/<project>"; call weave.init('<entity>/<project>').`,
+    );
+  }
+  return { entity: validateName('entity', parts[0]), project: validateName('project', parts[1]) };
+}
+
+/**
+ * Attributes as the store indexes them: scalars and records of scalars. A null or a list (which the SDK lets
+ * users attach) is kept as its JSON text rather than failing the whole call.
+ */
+function storableAttributes(value: Record<string, unknown>): Record<string, CallAttributeValue> {
+  const convert = (item: unknown): CallAttributeValue => {
+    if (typeof item === 'string' || typeof item === 'number' || typeof item === 'boolean') return item;
+    if (item !== null && typeof item === 'object' && !Array.isArray(item)) {
+      return Object.fromEntries(Object.entries(item).map(([key, nested]) => [key, convert(nested)]));
+    }
+    return JSON.stringify(item);
+  };
+  return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, convert(item)]));
+}
+
+function isOpValue(value: unknown): boolean {
+  const weaveType = readField(value, 'weave_type.type');
+  return readField(value, '_type') === 'CustomWeaveType' && weaveType === 'Op';
+}
+
+function toObjectSchema(version: ObjectVersion, includeValue = true): WeaveObjectSchema {
+  const bases = readField(version.value, '_bases');
+  return {
+    project_id: `${version.entity}/${version.project}`,
+    object_id: version.name,
+    created_at: version.createdAt,
+    deleted_at: null,
+    digest: version.digest,
+    version_index: version.version,
+    is_latest: version.isLatest ? 1 : 0,
+    kind: isOpValue(version.value) ? 'op' : 'object',
+    base_object_class: Array.isArray(bases) && typeof bases[0] === 'string' ? bases[0] : null,
+    val: includeValue ? version.value : null,
+  };
+}
+
+/** The weave SDK's call record shape for a stored call. */
+export function toCallSchema(call: CallRecord): WeaveCallSchema {
+  return {
+    id: call.id,
+    project_id: `${call.entity}/${call.project}`,
+    op_name: call.opName,
+    display_name: call.displayName,
+    trace_id: call.traceId,
+    parent_id: call.parentId,
+    started_at: call.startedAt,
+    ended_at: call.endedAt,
+    exception: call.exception,
+    attributes: call.attributes,
+    inputs: call.inputs,
+    output: call.output,
+    summary: call.summary,
+    wb_user_id: null,
+    wb_run_id: typeof call.attributes['wandb-run-id'] === 'string' ? call.attributes['wandb-run-id'] : null,
+    deleted_at: null,
+  };
+}
+
+function compareBy(field: string, direction: 'asc' | 'desc') {
+  const sign = direction === 'asc' ? 1 : -1;
+  return (left: unknown, right: unknown): number => {
+    const a = readField(left, field);
+    const b = readField(right, field);
+    if (a === b) return 0;
+    if (a === undefined || a === null) return -sign;
+    if (b === undefined || b === null) return sign;
+    return (a < b ? -1 : 1) * sign;
+  };
+}
+
+function sortRecords<T>(records: T[], sortBy: { field: string; direction: 'asc' | 'desc' }[] | null | undefined): T[] {
+  if (!sortBy || sortBy.length === 0) return records;
+  const comparators = sortBy.map((item) => compareBy(item.field, item.direction));
+  return [...records].sort((left, right) => {
+    for (const comparator of comparators) {
+      const order = comparator(left, right);
+      if (order !== 0) return order;
+    }
+    return 0;
+  });
+}
+
+function page<T>(records: T[], offset: number | null | undefined, limit: number | null | undefined): T[] {
+  const start = offset ?? 0;
+  return records.slice(start, limit === null || limit === undefined ? undefined : start + limit);
+}
+
+function matchesOpName(opName: string, patterns: string[]): boolean {
+  // The Weave server accepts `…/op/<name>:*` for every version of an op.
+  return patterns.some((pattern) =>
+    pattern.endsWith(':*') ? opName.startsWith(pattern.slice(0, -1)) : opName === pattern,
+  );
+}
+
+function refsIn(value: unknown, found: Set<string> = new Set()): Set<string> {
+  if (typeof value === 'string' && value.startsWith('weave:///')) found.add(value);
+  else if (Array.isArray(value)) value.forEach((item) => refsIn(item, found));
+  else if (value !== null && typeof value === 'object') Object.values(value).forEach((item) => refsIn(item, found));
+  return found;
+}
+
+function matchesFilter(call: WeaveCallSchema, filter: CallsFilter): boolean {
+  if (!filter) return true;
+  if (filter.op_names && !matchesOpName(call.op_name, filter.op_names)) return false;
+  if (filter.call_ids && !filter.call_ids.includes(call.id)) return false;
+  if (filter.trace_ids && !filter.trace_ids.includes(call.trace_id)) return false;
+  if (filter.parent_ids && (call.parent_id === null || !filter.parent_ids.includes(call.parent_id))) return false;
+  if (filter.trace_roots_only && call.parent_id !== null) return false;
+  if (filter.wb_run_ids && (call.wb_run_id === null || !filter.wb_run_ids.includes(call.wb_run_id))) return false;
+  if (filter.wb_user_ids && filter.wb_user_ids.length > 0) return false;
+  if (filter.input_refs) {
+    const refs = refsIn(call.inputs);
+    if (!filter.input_refs.some((ref) => refs.has(ref))) return false;
+  }
+  if (filter.output_refs) {
+    const refs = refsIn(call.output);
+    if (!filter.output_refs.some((ref) => refs.has(ref))) return false;
+  }
+  return true;
+}
+
+/** What `weave:///<entity>/<project>/<kind>/<name>:<digest>[/attr/<a>/id/<row digest>…]` names. */
+interface ParsedWeaveUri {
+  scope: ProjectScope;
+  kind: 'object' | 'op' | 'table' | 'call';
+  name: string;
+  digest: string;
+  extra: string[];
+}
+
+function parseWeaveUri(uri: string): ParsedWeaveUri {
+  const fail = (): never => {
+    throw new InvalidValueError(
+      `The ref ${JSON.stringify(uri)} is not a Weave ref; expected weave:///<entity>/<project>/object/<name>:<digest> (or op/…, table/<digest>, call/<id>).`,
+    );
+  };
+  if (!uri.startsWith('weave:///')) fail();
+  const parts = uri.slice('weave:///'.length).split('/');
+  if (parts.length < 4) fail();
+  const [entity, project, kind, head, ...extra] = parts as [string, string, string, string, ...string[]];
+  const scope = parseProjectId(`${entity}/${project}`);
+  if (kind === 'object' || kind === 'op') {
+    const colon = head.lastIndexOf(':');
+    if (colon <= 0) fail();
+    return { scope, kind, name: head.slice(0, colon), digest: head.slice(colon + 1), extra };
+  }
+  if (kind === 'table' || kind === 'call') return { scope, kind, name: '', digest: head, extra };
+  return fail();
+}
+
+/**
+ * The Weave trace-server API over the lineage store: each method takes a validated request body and
+ * returns the response body the weave SDK expects. HTTP concerns (auth, routing, status codes) live in http-server.ts.
+ */
+export class WeaveTraceServer {
+  private readonly pendingEnds = new Map<string, EndedCall>();
+
+  constructor(
+    private readonly store: LineageStore,
+    /** The entity `weave.init('<project>')` (no entity) resolves to. */
+    private readonly defaultEntity: string,
+    /** Told about each call of a batch that was skipped because the store cannot take it (never silent). */
+    private readonly onRejectedCall?: (error: Error, what: string) => void,
+  ) {}
+
+  serverInfo(): { min_required_weave_python_version: string } {
+    return { min_required_weave_python_version: '0.0.1' };
+  }
+
+  /** The answer to the one GraphQL query the SDK sends (`viewer.defaultEntity`). */
+  viewer(): { data: { viewer: { username: string; defaultEntity: { name: string } } } } {
+    return { data: { viewer: { username: this.defaultEntity, defaultEntity: { name: this.defaultEntity } } } };
+  }
+
+  /** A value small enough for a call row, or the ref of a `CallValue` object holding it (SDK refs inside are kept as written). */
+  private async storableCallValue(value: unknown, scope: ProjectScope): Promise<unknown> {
+    if (value === undefined || value === null) return value;
+    if (Buffer.byteLength(canonicalJson(value)) <= LARGE_CALL_VALUE_BYTES) return value;
+    const published = await this.store.objects.publish({
+      ...scope,
+      name: 'CallValue',
+      value,
+      acceptWeaveSdkRefs: true,
+    });
+    return published.ref;
+  }
+
+  async startCall(start: StartedCall): Promise<{ id: string; trace_id: string }> {
+    const scope = parseProjectId(start.project_id);
+    const id = start.id ?? crypto.randomUUID();
+    const traceId = start.trace_id ?? crypto.randomUUID();
+    const inputs: Record<string, unknown> = {};
+    for (const [name, value] of Object.entries(start.inputs)) inputs[name] = await this.storableCallValue(value, scope);
+    await this.store.calls.upsert({
+      ...scope,
+      id,
+      opName: start.op_name,
+      displayName: start.display_name ?? undefined,
+      traceId,
+      parentId: start.parent_id ?? undefined,
+      startedAt: start.started_at,
+      inputs,
+      attributes: storableAttributes(start.attributes),
+    });
+    const pendingKey = `${start.project_id}/${id}`;
+    const pending = this.pendingEnds.get(pendingKey);
+    if (pending) {
+      this.pendingEnds.delete(pendingKey);
+      await this.endCall(pending);
+    }
+    return { id, trace_id: traceId };
+  }
+
+  async endCall(end: EndedCall): Promise<Record<string, never>> {
+    const scope = parseProjectId(end.project_id);
+    let existing: CallRecord;
+    try {
+      existing = await this.store.calls.get(formatRef({ kind: 'call', ...scope, id: end.id }));
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+      // The start may still be on its way (another batch, another connection): keep the end until it lands.
+      if (this.pendingEnds.size >= MAX_PENDING_ENDS) {
+        throw new UnsupportedRequestError(
+          `The call ${end.id} was never started; send its start (call/start or a "start" item in call/upsert_batch) before its end.`,
+        );
+      }
+      const pendingKey = `${end.project_id}/${end.id}`;
+      this.pendingEnds.set(pendingKey, end);
+      // The start may have landed while we looked: then nobody else will pick this end up, so apply it now.
+      if (await this.callExists(scope, end.id)) {
+        this.pendingEnds.delete(pendingKey);
+        return this.endCall(end);
+      }
+      return {};
+    }
+    await this.store.calls.upsert({
+      ...scope,
+      id: existing.id,
+      opName: existing.opName,
+      traceId: existing.traceId,
+      parentId: existing.parentId ?? undefined,
+      startedAt: existing.startedAt,
+      endedAt: end.ended_at,
+      // Weave records a failed call's output as null; null is "no output yet" for the store, so only a success writes one.
+      output: end.output === undefined ? undefined : await this.storableCallValue(end.output, scope),
+      summary: end.summary,
+      exception: end.exception ?? undefined,
+      displayName: end.display_name ?? undefined,
+    });
+    return {};
+  }
+
+  private async callExists(scope: ProjectScope, id: string): Promise<boolean> {
+    try {
+      await this.store.calls.get(formatRef({ kind: 'call', ...scope, id }));
+      return true;
+    } catch (error) {
+      if (error instanceof NotFoundError) return false;
+      throw error;
+    }
+  }
+
+  async upsertBatch(
+    batch: ({ mode: 'start'; req: { start: StartedCall } } | { mode: 'end'; req: { end: EndedCall } })[],
+  ): Promise<{ res: ({ id: string; trace_id: string } | Record<string, never>)[] }> {
+    const results: ({ id: string; trace_id: string } | Record<string, never>)[] = [];
+    // In order: an end must find the start sent before it in the same batch.
+    for (const item of batch) {
+      try {
+        results.push(item.mode === 'start' ? await this.startCall(item.req.start) : await this.endCall(item.req.end));
+      } catch (error) {
+        // The SDK resends a failed batch unchanged and exits its process after 11 failures: one call the store
+        // cannot take must not fail the others. It is skipped and reported; a busy store fails the batch (retried).
+        if (!(error instanceof LineageError || error instanceof UnsupportedRequestError) || error.retryable)
+          throw error;
+        const id = item.mode === 'start' ? item.req.start.id : item.req.end.id;
+        this.onRejectedCall?.(error, `${item.mode} of call ${id ?? '(no id)'}`);
+        results.push({});
+      }
+    }
+    return { res: results };
+  }
+
+  async readCall(projectId: string, id: string): Promise<{ call: WeaveCallSchema | null }> {
+    const scope = parseProjectId(projectId);
+    try {
+      return { call: toCallSchema(await this.store.calls.get(formatRef({ kind: 'call', ...scope, id }))) };
+    } catch (error) {
+      if (error instanceof NotFoundError) return { call: null };
+      throw error;
+    }
+  }
+
+  async updateCall(request: z.infer<typeof callUpdateRequest>): Promise<Record<string, never>> {
+    const scope = parseProjectId(request.project_id);
+    const existing = await this.store.calls.get(formatRef({ kind: 'call', ...scope, id: request.call_id }));
+    if (request.display_name === null || request.display_name === undefined) return {};
+    await this.store.calls.upsert({
+      ...scope,
+      id: existing.id,
+      opName: existing.opName,
+      traceId: existing.traceId,
+      parentId: existing.parentId ?? undefined,
+      startedAt: existing.startedAt,
+      displayName: request.display_name,
+    });
+    return {};
+  }
+
+  /** Calls matching a query, in the requested order; the store narrows by one op/trace/parent, the rest filters here. */
+  async queryCalls(request: z.infer<typeof callsQueryRequest>): Promise<WeaveCallSchema[]> {
+    const scope = parseProjectId(request.project_id);
+    const filter = request.filter;
+    let records: CallRecord[];
+    if (filter?.call_ids) {
+      records = [];
+      for (const id of filter.call_ids) {
+        try {
+          records.push(await this.store.calls.get(formatRef({ kind: 'call', ...scope, id })));
+        } catch (error) {
+          // An id that cannot exist (not found, or not a valid id) simply matches no call.
+          if (!(error instanceof NotFoundError) && !(error instanceof InvalidRefError)) throw error;
+        }
+      }
+    } else {
+      records = await this.store.calls.query({
+        ...scope,
+        opName: filter?.op_names?.length === 1 && !filter.op_names[0]!.endsWith(':*') ? filter.op_names[0] : undefined,
+        traceId: filter?.trace_ids?.length === 1 ? filter.trace_ids[0] : undefined,
+        parentId: filter?.parent_ids?.length === 1 ? filter.parent_ids[0] : undefined,
+        limit: MAX_SCANNED_CALLS + 1,
+      });
+      if (records.length > MAX_SCANNED_CALLS) {
+        // Answering from the oldest calls only would silently leave out the newest: ask for a narrower filter.
+        throw new UnsupportedRequestError(
+          `The query matches more than ${MAX_SCANNED_CALLS} calls before its query expression is applied; narrow it with filter.op_names, trace_ids or parent_ids (one value each).`,
+        );
+      }
+    }
+    const matching = records
+      .map(toCallSchema)
+      .filter((call) => matchesFilter(call, filter) && matchesQuery(request.query, call));
+    return page(sortRecords(matching, request.sort_by), request.offset, request.limit);
+  }
+
+  async publishObject(request: z.infer<typeof objectCreateRequest>): Promise<{ digest: string }> {
+    const scope = parseProjectId(request.obj.project_id);
+    const published = await this.store.objects.publish({
+      ...scope,
+      name: request.obj.object_id,
+      value: request.obj.val,
+      acceptWeaveSdkRefs: true,
+    });
+    return { digest: published.digest };
+  }
+
+  async readObject(request: z.infer<typeof objectReadRequest>): Promise<{ obj: WeaveObjectSchema }> {
+    const scope = parseProjectId(request.project_id);
+    const name = validateName('object name', request.object_id);
+    const version = await this.store.objects.get(formatRef({ kind: 'object', ...scope, name, digest: request.digest }));
+    return { obj: toObjectSchema(version) };
+  }
+
+  async queryObjects(request: z.infer<typeof objectsQueryRequest>): Promise<{ objs: WeaveObjectSchema[] }> {
+    const scope = parseProjectId(request.project_id);
+    const filter = request.filter;
+    const names = filter?.object_ids ?? (await this.store.objects.list(scope)).map((summary) => summary.name);
+    const objects: WeaveObjectSchema[] = [];
+    for (const name of names) {
+      let versions: ObjectVersion[];
+      try {
+        versions = filter?.latest_only
+          ? [await this.store.objects.latest(name, scope)]
+          : await this.store.objects.versions(name, scope);
+      } catch (error) {
+        if (error instanceof NotFoundError) continue;
+        throw error;
+      }
+      for (const version of versions) {
+        const schema = toObjectSchema(version, !request.metadata_only);
+        if (filter?.is_op !== null && filter?.is_op !== undefined && (schema.kind === 'op') !== filter.is_op) continue;
+        if (filter?.base_object_classes && !filter.base_object_classes.includes(schema.base_object_class ?? '')) {
+          continue;
+        }
+        objects.push(schema);
+      }
+    }
+    return { objs: page(sortRecords(objects, request.sort_by), request.offset, request.limit) };
+  }
+
+  async createTable(
+    projectId: string,
+    rows: Record<string, unknown>[],
+  ): Promise<{ digest: string; row_digests: string[] }> {
+    const scope = parseProjectId(projectId);
+    const table = await this.store.tables.create({ ...scope, rows });
+    return { digest: table.digest, row_digests: table.rowDigests };
+  }
+
+  async updateTable(
+    request: z.infer<typeof tableUpdateRequest>,
+  ): Promise<{ digest: string; updated_row_digests: string[] }> {
+    const scope = parseProjectId(request.project_id);
+    const base = await this.store.tables.rows(formatRef({ kind: 'table', ...scope, digest: request.base_digest }));
+    const rows = base.map((row) => row.value);
+    const touched: Record<string, unknown>[] = [];
+    for (const update of request.updates) {
+      if ('append' in update) {
+        rows.push(update.append.row);
+        touched.push(update.append.row);
+      } else if ('pop' in update) {
+        if (update.pop.index >= rows.length) {
+          throw new InvalidValueError(`Cannot pop row ${update.pop.index}: the table has ${rows.length} rows.`);
+        }
+        rows.splice(update.pop.index, 1);
+      } else {
+        if (update.insert.index > rows.length) {
+          throw new InvalidValueError(
+            `Cannot insert at row ${update.insert.index}: the table has ${rows.length} rows.`,
+          );
+        }
+        rows.splice(update.insert.index, 0, update.insert.row);
+        touched.push(update.insert.row);
+      }
+    }
+    const table = await this.store.tables.create({ ...scope, rows });
+    const touchedSet = new Set(touched);
+    return {
+      digest: table.digest,
+      updated_row_digests: table.rowDigests.filter((_, index) => touchedSet.has(rows[index]!)),
+    };
+  }
+
+  async queryTable(request: z.infer<typeof tableQueryRequest>): Promise<{ rows: { digest: string; val: unknown }[] }> {
+    const scope = parseProjectId(request.project_id);
+    const ref = formatRef({ kind: 'table', ...scope, digest: request.digest });
+    const wanted = request.filter?.row_digests;
+    const simple = !wanted && !request.sort_by?.length;
+    // Without a filter or a sort the store pages by itself; otherwise the whole table is read and shaped here.
+    const rows = simple
+      ? await this.store.tables.rows(ref, { offset: request.offset ?? 0, limit: request.limit ?? undefined })
+      : await this.store.tables.rows(ref);
+    let shaped = rows.map((row) => ({ digest: row.digest, val: row.value as unknown }));
+    if (simple) return { rows: shaped };
+    if (wanted) shaped = shaped.filter((row) => wanted.includes(row.digest));
+    const sortBy = request.sort_by?.map((item) => ({ field: `val.${item.field}`, direction: item.direction }));
+    return { rows: page(sortRecords(shaped, sortBy), request.offset, request.limit) };
+  }
+
+  async tableRowCount(projectId: string, digest: string): Promise<{ count: number }> {
+    const scope = parseProjectId(projectId);
+    const digests = await this.store.tables.rowDigests(formatRef({ kind: 'table', ...scope, digest }));
+    return { count: digests.length };
+  }
+
+  async createFile(projectId: string, bytes: Uint8Array): Promise<{ digest: string }> {
+    const scope = parseProjectId(projectId);
+    const file = await this.store.files.put(bytes, scope);
+    return { digest: file.digest };
+  }
+
+  async fileContent(projectId: string, digest: string): Promise<Buffer> {
+    return this.store.files.get(digest, parseProjectId(projectId));
+  }
+
+  async createFeedback(
+    request: z.infer<typeof feedbackCreateRequest>,
+  ): Promise<{ id: string; created_at: string; wb_user_id: string; payload: Record<string, unknown> }> {
+    parseProjectId(request.project_id);
+    const target = parseWeaveUri(request.weave_ref);
+    if (target.kind !== 'call' || target.extra.length > 0) {
+      throw new UnsupportedRequestError(
+        `weft stores feedback on calls only; ${request.weave_ref} is not a call ref (weave:///<entity>/<project>/call/<id>).`,
+      );
+    }
+    const feedback = await this.store.calls.addFeedback({
+      call: request.weave_ref,
+      type: request.feedback_type,
+      payload: request.payload,
+      creator: request.creator ?? undefined,
+    });
+    return {
+      id: feedback.id,
+      created_at: feedback.createdAt,
+      wb_user_id: feedback.creator ?? 'weft',
+      payload: feedback.payload,
+    };
+  }
+
+  /** Feedback of one call: the query must hold `{"$eq": [{"$getField": "weave_ref"}, {"$literal": "<call ref>"}]}`. */
+  async queryFeedback(request: z.infer<typeof feedbackQueryRequest>): Promise<{ result: Record<string, unknown>[] }> {
+    parseProjectId(request.project_id);
+    const callRef = findWeaveRefEquality(request.query?.$expr);
+    if (callRef === undefined) {
+      throw new UnsupportedRequestError(
+        'weft answers feedback/query for one call at a time: pass query {"$expr": {"$eq": [{"$getField": "weave_ref"}, {"$literal": "weave:///<entity>/<project>/call/<id>"}]}}.',
+      );
+    }
+    const feedback = await this.store.calls.feedback(callRef);
+    const result = feedback.map((item) => ({
+      id: item.id,
+      project_id: request.project_id,
+      weave_ref: item.call,
+      feedback_type: item.type,
+      payload: item.payload,
+      creator: item.creator,
+      created_at: item.createdAt,
+      wb_user_id: item.creator ?? 'weft',
+    }));
+    return { result: page(result, request.offset, request.limit) };
+  }
+
+  /** Values of object, op, table and dataset-row refs, in request order. */
+  async readRefs(refs: string[]): Promise<{ vals: unknown[] }> {
+    const values: unknown[] = [];
+    for (const uri of refs) values.push(await this.readRef(uri));
+    return { vals: values };
+  }
+
+  private async readRef(uri: string): Promise<unknown> {
+    const target = parseWeaveUri(uri);
+    if (target.kind === 'call') {
+      return toCallSchema(await this.store.calls.get(formatRef({ kind: 'call', ...target.scope, id: target.digest })));
+    }
+    let value: unknown;
+    if (target.kind === 'table') {
+      value = (await this.store.tables.rows(formatRef({ kind: 'table', ...target.scope, digest: target.digest }))).map(
+        (row) => row.value,
+      );
+    } else {
+      const name = validateName('object name', target.name);
+      value = (
+        await this.store.objects.get(formatRef({ kind: 'object', ...target.scope, name, digest: target.digest }))
+      ).value;
+    }
+    // Follow `/attr/<name>` and `/id/<row digest>` (how the SDK names a Dataset row) step by step.
+    for (let index = 0; index < target.extra.length; index += 2) {
+      const step = target.extra[index];
+      const argument = target.extra[index + 1];
+      if (argument === undefined) throw new InvalidValueError(`The ref ${uri} ends in "${step}" without a value.`);
+      if (typeof value === 'string' && value.startsWith('weave:///')) value = await this.readRef(value);
+      if (step === 'attr' || step === 'key') value = readField(value, argument);
+      else if (step === 'index') value = Array.isArray(value) ? value[Number(argument)] : undefined;
+      else if (step === 'id') {
+        value = Array.isArray(value) ? this.rowByDigest(uri, value, argument) : undefined;
+      } else throw new InvalidValueError(`The ref ${uri} has the unknown step "${step}"; known: attr, key, index, id.`);
+    }
+    return value ?? null;
+  }
+
+  private rowByDigest(uri: string, rows: unknown[], digest: string): unknown {
+    const found = rows.find((row) => rowDigest(row) === digest);
+    if (found === undefined) throw new NotFoundError(`The row ${digest} named by ${uri} is not in its table.`);
+    return found;
+  }
+}
+
+function findWeaveRefEquality(expression: unknown): string | undefined {
+  if (expression === null || typeof expression !== 'object') return undefined;
+  const record = expression as Record<string, unknown>;
+  if (Array.isArray(record.$and)) {
+    for (const item of record.$and) {
+      const found = findWeaveRefEquality(item);
+      if (found !== undefined) return found;
+    }
+  }
+  const operands = record.$eq;
+  if (Array.isArray(operands) && operands.length === 2) {
+    const [left, right] = operands as [Record<string, unknown>, Record<string, unknown>];
+    if (left?.$getField === 'weave_ref' && typeof right?.$literal === 'string') return right.$literal;
+    if (right?.$getField === 'weave_ref' && typeof left?.$literal === 'string') return left.$literal;
+  }
+  return undefined;
+}

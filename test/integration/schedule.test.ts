@@ -1,0 +1,79 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import { freePort, startDevServer, type DevServer } from '../../lib/temporal/dev-server';
+import { startWorkerProcess, type WorkerProcess } from '../../lib/temporal/stack';
+import type { ReevaluateWorkflowResult } from '../../workflows/contracts/reevaluation';
+import { runWeft } from '../support/cli';
+
+describe('weft schedule (nightly re-evaluation as a Temporal Schedule)', () => {
+  const home = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-schedule-'));
+  let server: DevServer;
+  let orchestrator: WorkerProcess;
+  let environment: NodeJS.ProcessEnv;
+
+  beforeAll(async () => {
+    server = await startDevServer({ home, port: await freePort(), uiPort: await freePort() });
+    environment = { TEMPORAL_ADDRESS: server.address, WEFT_HOME: home };
+    orchestrator = await startWorkerProcess('orchestrator', { home, environment });
+  }, 180_000);
+
+  afterAll(async () => {
+    await orchestrator?.stop();
+    await server?.stop();
+  });
+
+  it('creates, lists, describes, pauses, triggers and deletes the schedule of an app', async () => {
+    const evaluation = 'weave:///weft/rag-demo/object/Evaluation:abc';
+    const created = await runWeft(
+      ['schedule', 'create', '--app', 'climate-rag', '--evaluation', evaluation, '--cron', '0 2 * * *', '--json'],
+      environment,
+    );
+    expect(created.stderr).toBe('');
+    expect(JSON.parse(created.stdout)).toMatchObject({ scheduleId: 'weft-reevaluate-climate-rag' });
+
+    const listed = JSON.parse((await runWeft(['schedule', 'list', '--json'], environment)).stdout) as {
+      scheduleId: string;
+    }[];
+    expect(listed.map((entry) => entry.scheduleId)).toContain('weft-reevaluate-climate-rag');
+
+    const described = JSON.parse(
+      (await runWeft(['schedule', 'describe', 'weft-reevaluate-climate-rag', '--json'], environment)).stdout,
+    ) as { overlap: string; paused: boolean; nextRuns: string[] };
+    expect(described.paused).toBe(false);
+    expect(String(described.overlap)).toMatch(/SKIP/);
+    expect(new Date(described.nextRuns[0]).getUTCHours()).toBe(2);
+
+    await runWeft(['schedule', 'pause', 'weft-reevaluate-climate-rag', '--note', 'maintenance'], environment);
+    const paused = JSON.parse(
+      (await runWeft(['schedule', 'describe', 'weft-reevaluate-climate-rag', '--json'], environment)).stdout,
+    ) as { paused: boolean; note: string };
+    expect(paused).toMatchObject({ paused: true, note: 'maintenance' });
+
+    // A triggered run with no production RagModel yet ends cleanly and says so.
+    expect((await runWeft(['schedule', 'trigger', 'weft-reevaluate-climate-rag'], environment)).code).toBe(0);
+    const connection = await Connection.connect({ address: server.address });
+    try {
+      const client = new Client({ connection });
+      const result = (await client.workflow.getHandle('reevaluate/climate-rag').result()) as ReevaluateWorkflowResult;
+      expect(result).toMatchObject({ status: 'no-production', alerted: false });
+    } finally {
+      await connection.close();
+    }
+
+    expect((await runWeft(['schedule', 'delete', 'weft-reevaluate-climate-rag'], environment)).code).toBe(0);
+    const missing = await runWeft(['schedule', 'describe', 'weft-reevaluate-climate-rag'], environment);
+    expect(missing.code).toBe(1);
+    expect(missing.stderr).toMatch(/No schedule with that id/);
+  });
+
+  it('refuses a bad metric or threshold before creating anything', async () => {
+    const bad = await runWeft(
+      ['schedule', 'create', '--app', 'x', '--evaluation', 'weave:///a/b/object/E:1', '--metric', 'bleu'],
+      environment,
+    );
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/--metric must be one of exact_match, f1, hit@5, mrr, groundedness, got 'bleu'/);
+  });
+});
