@@ -56,7 +56,16 @@ describe('weft schedule (nightly re-evaluation as a Temporal Schedule)', () => {
     const connection = await Connection.connect({ address: server.address });
     try {
       const client = new Client({ connection });
-      const result = (await client.workflow.getHandle('reevaluate/climate-rag').result()) as ReevaluateWorkflowResult;
+      // Schedules suffix the workflow id with the scheduled time; the schedule lists the runs it started.
+      let workflowId: string | undefined;
+      for (let attempt = 0; attempt < 100 && !workflowId; attempt += 1) {
+        const description = await client.schedule.getHandle('weft-reevaluate-climate-rag').describe();
+        const action = description.info.recentActions[0]?.action;
+        workflowId = action?.type === 'startWorkflow' ? action.workflow.workflowId : undefined;
+        if (!workflowId) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(workflowId).toMatch(/^reevaluate\/climate-rag/);
+      const result = (await client.workflow.getHandle(workflowId!).result()) as ReevaluateWorkflowResult;
       expect(result).toMatchObject({ status: 'no-production', alerted: false });
     } finally {
       await connection.close();
