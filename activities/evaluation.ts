@@ -1,6 +1,16 @@
 import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { rowDigest, type CallRecord, type LineageStore } from '../lib/lineage';
+import { parseRef, rowDigest, type CallRecord, type LineageStore } from '../lib/lineage';
+import {
+  evaluateCall,
+  evaluationCallIds,
+  evaluationOpObjects,
+  opObject,
+  publishEvaluationOps,
+  publishOpObject,
+  rowEvaluationCalls,
+  type EvaluationCallContext,
+} from '../lib/weave-server/evaluation-calls';
 import { scorerNamed, type ScoredRow } from '../lib/scoring/scorers';
 import { bootstrapMean, pairedBootstrapDifference } from '../lib/scoring/statistics';
 import type {
@@ -45,12 +55,6 @@ export interface EvaluationActivityDependencies {
   rag: RagPredictionService;
 }
 
-/** Deterministic call ids: a retried or resumed batch writes to the same calls instead of new ones. */
-export function evaluationCallId(...parts: (string | number)[]): string {
-  const hex = createHash('sha256').update(parts.join('|')).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
-}
-
 function batchRange(plan: EvaluationPlan, batchIndex: number): { offset: number; limit: number } {
   const offset = batchIndex * plan.batchSize;
   return { offset, limit: Math.min(plan.batchSize, plan.rowCount - offset) };
@@ -78,20 +82,64 @@ function parseRows(rows: Record<string, unknown>[], datasetRef: string, offset: 
   });
 }
 
-const opNames = {
-  evaluate: 'Evaluation.evaluate',
-  predictAndScore: 'Evaluation.predict_and_score',
-  predict: 'RagModel.predict',
-} as const;
-
-/** Calls of one evaluation are found by these attributes; values are strings so `weft calls ls --attr` matches them. */
-function rowAttributes(plan: EvaluationPlan, modelIndex: number, rowIndex: number) {
+/**
+ * The calls of one model's evaluation, shaped as the weave SDK writes an `Evaluation.evaluate` run
+ * (lib/weave-server/evaluation-calls.ts): ids derive from the evaluation run id, so a retried or resumed
+ * batch upserts the same calls. Scorers are ops named after the scorer (exact_match, f1, …).
+ */
+function callContext(
+  plan: EvaluationPlan,
+  modelIndex: number,
+  rowAttributes: Record<string, string> = {},
+): EvaluationCallContext {
+  const evaluation = parseRef(plan.evaluationRef);
+  const scope = evaluation.kind === 'object' ? evaluation : { entity: 'weft', project: 'rag-demo' };
   return {
-    'wandb-run-id': plan.wandbRunId,
-    'evaluation-run-id': plan.evaluationRunId,
-    'model-index': String(modelIndex),
-    'row-index': String(rowIndex),
+    evaluationRef: plan.evaluationRef,
+    datasetRef: plan.datasetRef,
+    modelRef: plan.models[modelIndex].ragModelRef,
+    scorerRefs: plan.scorers.map((name) => opObject(scope.entity, scope.project, scorerOpName(name)).ref),
+    workflowId: plan.evaluationRunId,
+    wandbRunId: plan.wandbRunId,
+    attributes: { 'evaluation-run-id': plan.evaluationRunId, 'model-index': String(modelIndex), ...rowAttributes },
   };
+}
+
+/** Op names are identifiers (`hit@5` is not one): the score `hit@5` is recorded by the op `hit_at_5`. */
+export function scorerOpName(scorer: string): string {
+  return scorer.replace(/@/g, '_at_');
+}
+
+/** The op refs calls of this plan are filed under (what `weft calls ls --op` and the cache query match). */
+function opRefs(plan: EvaluationPlan, modelIndex: number) {
+  const evaluation = parseRef(plan.evaluationRef);
+  const model = parseRef(plan.models[modelIndex].ragModelRef);
+  if (evaluation.kind !== 'object' || model.kind !== 'object')
+    throw invalidInput('Evaluation and RagModel must be object refs.');
+  const ops = evaluationOpObjects(evaluation.entity, evaluation.project, model.name);
+  return { predictAndScore: ops.predictAndScore.ref, predict: ops.predict!.ref };
+}
+
+/** Rows as rowEvaluationCalls wants them: stored row, prediction (or none yet), scores, times. */
+function rowCalls(
+  context: EvaluationCallContext,
+  rowIndex: number,
+  row: EvaluationRow,
+  prediction: RagPrediction | undefined,
+  scores: Record<string, number>,
+  startedAt: string,
+  predictedAt: string,
+  endedAt: string,
+) {
+  return rowEvaluationCalls(context, {
+    rowIndex,
+    row: row as unknown as Record<string, unknown>,
+    prediction,
+    scores,
+    startedAt,
+    predictedAt,
+    endedAt,
+  });
 }
 
 export function createEvaluationActivities({ store, rag }: EvaluationActivityDependencies) {
@@ -109,45 +157,36 @@ export function createEvaluationActivities({ store, rag }: EvaluationActivityDep
       const scorers = value.scorers.map(String);
       scorers.forEach((name) => scorerNamed(name));
       const dataset = await store.objects.get(value.dataset);
-      const rowCount = Number((dataset.value as { rows_count?: number; row_count?: number }).row_count ?? NaN);
-      const counted = Number.isFinite(rowCount) ? rowCount : (await store.datasets.rows(value.dataset)).length;
-      if (counted === 0) throw invalidInput(`The dataset ${value.dataset} of ${evaluationRef} has no rows.`);
-      for (const ragModelRef of ragModelRefs) await store.objects.get(ragModelRef);
+      const rowCount = (await store.datasets.rows(value.dataset)).length;
+      if (rowCount === 0) throw invalidInput(`The dataset ${value.dataset} of ${evaluationRef} has no rows.`);
+      const models = [];
+      for (const ragModelRef of ragModelRefs) models.push((await store.objects.get(ragModelRef)).ref);
       const run = await store.runs.create({
         jobType: 'evaluation',
         workflowId: evaluationRunId,
-        config: { evaluation: evaluationRef, models: ragModelRefs },
+        config: { evaluation: evaluation.ref, models },
         idempotencyKey: `${evaluationRunId}/evaluation-run`,
       });
       const plan: EvaluationPlan = {
         evaluationRunId,
         wandbRunId: run.id,
-        evaluationRef,
-        datasetRef: value.dataset,
-        rowCount: counted,
+        evaluationRef: evaluation.ref,
+        datasetRef: dataset.ref,
+        rowCount,
         scorers,
-        models: ragModelRefs.map((ragModelRef, index) => ({
-          ragModelRef,
-          label: index === 0 ? 'challenger' : 'champion',
-        })),
+        models: models.map((ragModelRef, index) => ({ ragModelRef, label: index === 0 ? 'challenger' : 'champion' })),
         batchSize,
-        batchCount: Math.ceil(counted / batchSize),
+        batchCount: Math.ceil(rowCount / batchSize),
       };
       const startedAt = new Date().toISOString();
-      for (const [modelIndex, model] of plan.models.entries()) {
-        const id = evaluationCallId(evaluationRunId, modelIndex, 'evaluate');
-        await store.calls.upsert({
-          id,
-          traceId: id,
-          opName: opNames.evaluate,
-          startedAt,
-          inputs: { self: evaluationRef, model: model.ragModelRef },
-          attributes: {
-            'wandb-run-id': run.id,
-            'evaluation-run-id': evaluationRunId,
-            'model-index': String(modelIndex),
-          },
-        });
+      for (const modelIndex of plan.models.keys()) {
+        const context = callContext(plan, modelIndex);
+        await publishEvaluationOps(store, context);
+        const scope = parseRef(plan.evaluationRef) as { entity: string; project: string };
+        for (const name of plan.scorers) {
+          await publishOpObject(store, opObject(scope.entity, scope.project, scorerOpName(name)));
+        }
+        await store.calls.upsert(evaluateCall(context, { startedAt }));
       }
       return plan;
     },
@@ -156,13 +195,12 @@ export function createEvaluationActivities({ store, rag }: EvaluationActivityDep
       const { offset, limit } = batchRange(plan, batchIndex);
       const rows = parseRows(await store.datasets.rows(plan.datasetRef, { offset, limit }), plan.datasetRef, offset);
       const scorers = plan.scorers.map(scorerNamed);
-      const rootId = evaluationCallId(plan.evaluationRunId, modelIndex, 'evaluate');
       for (const [index, row] of rows.entries()) {
         const rowIndex = offset + index;
-        const predictCall = await store.calls.get(
-          callRef(store, evaluationCallId(plan.evaluationRunId, modelIndex, rowIndex, 'predict')),
-        );
-        const prediction = predictCall.output as RagPrediction & { cached?: boolean };
+        const context = callContext(plan, modelIndex, { 'row-index': String(rowIndex) });
+        const [predictAndScore, modelCall] = rowCalls(context, rowIndex, row, undefined, {}, '', '', '');
+        const recorded = await store.calls.get(store.callRef(modelCall.id));
+        const prediction = recorded.output as RagPrediction;
         const scored: ScoredRow = {
           answer: row.answer,
           goldDocumentId: row.doc_id,
@@ -171,33 +209,20 @@ export function createEvaluationActivities({ store, rag }: EvaluationActivityDep
           retrievedContexts: prediction.contexts.map((context) => context.text),
           latencyMilliseconds: prediction.timings.totalMilliseconds,
         };
-        const scores = Object.fromEntries(scorers.map((scorer) => [scorer.name, scorer.score(scored)]));
-        const parentId = evaluationCallId(plan.evaluationRunId, modelIndex, rowIndex, 'predict_and_score');
-        const endedAt = new Date().toISOString();
-        for (const scorer of scorers) {
-          await store.calls.upsert({
-            id: evaluationCallId(plan.evaluationRunId, modelIndex, rowIndex, `score:${scorer.name}`),
-            traceId: rootId,
-            parentId,
-            opName: `${scorer.name}@v${scorer.version}`,
-            startedAt: endedAt,
-            endedAt,
-            inputs: { output: prediction.answer, answer: row.answer, doc_id: row.doc_id },
-            output: scores[scorer.name],
-            attributes: rowAttributes(plan, modelIndex, rowIndex),
-          });
-        }
-        await store.calls.upsert({
-          id: parentId,
-          traceId: rootId,
-          parentId: rootId,
-          opName: opNames.predictAndScore,
-          startedAt: predictCall.startedAt,
-          endedAt,
-          inputs: { example: { id: row.id, question: row.question }, model: plan.models[modelIndex].ragModelRef },
-          output: { output: prediction.answer, scores, model_latency: prediction.timings.totalMilliseconds / 1000 },
-          attributes: rowAttributes(plan, modelIndex, rowIndex),
-        });
+        const scores = Object.fromEntries(scorers.map((scorer) => [scorerOpName(scorer.name), scorer.score(scored)]));
+        const predictAndScoreRecord = await store.calls.get(store.callRef(predictAndScore.id)).catch(() => undefined);
+        const startedAt = predictAndScoreRecord?.startedAt ?? recorded.startedAt;
+        const calls = rowCalls(
+          { ...context, attributes: { ...context.attributes, ...scalarAttributes(recorded.attributes) } },
+          rowIndex,
+          row,
+          prediction,
+          scores,
+          startedAt,
+          recorded.endedAt ?? startedAt,
+          new Date().toISOString(),
+        );
+        for (const call of calls) await store.calls.upsert(call);
       }
       return { modelIndex, batchIndex, scoredRows: rows.length };
     },
@@ -232,16 +257,14 @@ export function createEvaluationActivities({ store, rag }: EvaluationActivityDep
           },
           idempotencyKey: `${plan.evaluationRunId}/result/${modelIndex}`,
         });
-        const rootId = evaluationCallId(plan.evaluationRunId, modelIndex, 'evaluate');
-        const root = await store.calls.get(callRef(store, rootId));
+        const context = callContext(plan, modelIndex);
+        const root = await store.calls.get(store.callRef(evaluationCallIds(context).evaluateCallId));
+        // The SDK's evaluate output: per scorer its mean, plus the model latency.
+        const output: Record<string, unknown> = Object.fromEntries(
+          Object.entries(summary).map(([name, value]) => [name, { mean: value.mean }]),
+        );
         await store.calls.upsert({
-          id: rootId,
-          traceId: rootId,
-          opName: opNames.evaluate,
-          startedAt: root.startedAt,
-          endedAt: new Date().toISOString(),
-          inputs: root.inputs,
-          output: Object.fromEntries(Object.entries(summary).map(([name, value]) => [name, { mean: value.mean }])),
+          ...evaluateCall(context, { startedAt: root.startedAt, endedAt: new Date().toISOString(), summary: output }),
           attributes: { ...root.attributes, 'evaluation-result': published.ref },
         });
         results.push({
@@ -267,39 +290,54 @@ export function createEvaluationActivities({ store, rag }: EvaluationActivityDep
       const rows = parseRows(await store.datasets.rows(plan.datasetRef, { offset, limit }), plan.datasetRef, offset);
       const model = plan.models[modelIndex];
       const identity = await rag.cacheIdentity(model.ragModelRef);
-      const rootId = evaluationCallId(plan.evaluationRunId, modelIndex, 'evaluate');
+      const predictOp = opRefs(plan, modelIndex).predict;
       let cachedRows = 0;
       const pending: { row: EvaluationRow; rowIndex: number; cacheKey: string }[] = [];
+      const record = async (
+        rowIndex: number,
+        row: EvaluationRow,
+        prediction: RagPrediction,
+        cacheKey: string,
+        cached: boolean,
+        startedAt: string,
+      ) => {
+        const context = callContext(plan, modelIndex, {
+          'row-index': String(rowIndex),
+          'row-id': row.id,
+          'cache-key': cacheKey,
+          cached: String(cached),
+          'activity-attempt': String(Context.current().info.attempt),
+        });
+        // The row's predict_and_score call (no scores yet) and its model call; scoreBatch completes them.
+        const [predictAndScore, modelCall] = rowCalls(
+          context,
+          rowIndex,
+          row,
+          prediction,
+          {},
+          startedAt,
+          new Date().toISOString(),
+          '',
+        );
+        await store.calls.upsert({ ...predictAndScore, endedAt: undefined, output: undefined });
+        await store.calls.upsert(modelCall);
+      };
       for (const [index, row] of rows.entries()) {
         const rowIndex = offset + index;
-        const id = evaluationCallId(plan.evaluationRunId, modelIndex, rowIndex, 'predict');
         const cacheKey = createHash('sha256')
           .update(`${rowDigest(row)}|${identity.key}`)
           .digest('hex');
-        const existing = await store.calls.get(callRef(store, id)).catch(() => undefined);
+        const [, modelCall] = rowCalls(callContext(plan, modelIndex), rowIndex, row, undefined, {}, '', '', '');
+        const existing = await store.calls.get(store.callRef(modelCall.id)).catch(() => undefined);
         if (existing?.output) {
           // Predicted by an earlier attempt of this batch (before a worker crash): never predict it twice.
           cachedRows += 1;
           continue;
         }
         if (!fresh && !identity.sampled) {
-          const [hit] = await store.calls.query({
-            opName: opNames.predict,
-            attributes: { 'cache-key': cacheKey },
-            limit: 1,
-          });
+          const [hit] = await store.calls.query({ opName: predictOp, attributes: { 'cache-key': cacheKey }, limit: 1 });
           if (hit?.output) {
-            await recordPrediction(
-              store,
-              plan,
-              modelIndex,
-              rowIndex,
-              rootId,
-              row,
-              hit.output as RagPrediction,
-              cacheKey,
-              true,
-            );
+            await record(rowIndex, row, hit.output as RagPrediction, cacheKey, true, new Date().toISOString());
             cachedRows += 1;
             continue;
           }
@@ -314,24 +352,12 @@ export function createEvaluationActivities({ store, rag }: EvaluationActivityDep
         );
         Context.current().heartbeat({ batchIndex, predictedRows: pending.length });
         for (const [index, entry] of pending.entries()) {
-          await recordPrediction(
-            store,
-            plan,
-            modelIndex,
-            entry.rowIndex,
-            rootId,
-            entry.row,
-            predictions[index],
-            entry.cacheKey,
-            false,
-            startedAt,
-          );
+          await record(entry.rowIndex, entry.row, predictions[index], entry.cacheKey, false, startedAt);
         }
       }
       return { modelIndex, batchIndex, predictedRows: pending.length, cachedRows };
     },
   };
-
   const gate: Pick<LifecyclePipelineActivities, 'gateStatistics'> = {
     async gateStatistics({ challengerResultRef, championResultRef, policy }): Promise<GateDecision> {
       const challenger = (await store.objects.get(challengerResultRef)).value as StoredEvaluationResult;
@@ -395,51 +421,32 @@ interface StoredEvaluationResult {
   summary: EvaluationSummary;
 }
 
-function callRef(store: LineageStore, id: string): string {
-  return store.callRef(id);
-}
-
-async function recordPrediction(
-  store: LineageStore,
-  plan: EvaluationPlan,
-  modelIndex: number,
-  rowIndex: number,
-  rootId: string,
-  row: EvaluationRow,
-  prediction: RagPrediction,
-  cacheKey: string,
-  cached: boolean,
-  startedAt = new Date().toISOString(),
-): Promise<void> {
-  await store.calls.upsert({
-    id: evaluationCallId(plan.evaluationRunId, modelIndex, rowIndex, 'predict'),
-    traceId: rootId,
-    parentId: evaluationCallId(plan.evaluationRunId, modelIndex, rowIndex, 'predict_and_score'),
-    opName: opNames.predict,
-    startedAt,
-    endedAt: new Date().toISOString(),
-    inputs: { self: plan.models[modelIndex].ragModelRef, question: row.question },
-    output: prediction,
-    attributes: {
-      ...rowAttributes(plan, modelIndex, rowIndex),
-      'cache-key': cacheKey,
-      cached,
-      'activity-attempt': Context.current().info.attempt,
-    },
-  });
+/** Attributes as stored, reduced to the scalar ones a call context can carry again. */
+function scalarAttributes(attributes: CallRecord['attributes']): Record<string, string> {
+  const scalars: Record<string, string> = {};
+  for (const [key, value] of Object.entries(attributes)) {
+    if (['string', 'number', 'boolean'].includes(typeof value) && key !== 'workflow-id' && key !== 'wandb-run-id') {
+      scalars[key] = String(value);
+    }
+  }
+  return scalars;
 }
 
 async function perRowScores(store: LineageStore, plan: EvaluationPlan, modelIndex: number) {
   const calls: CallRecord[] = await store.calls.query({
-    opName: opNames.predictAndScore,
+    opName: opRefs(plan, modelIndex).predictAndScore,
     attributes: { 'evaluation-run-id': plan.evaluationRunId, 'model-index': String(modelIndex) },
     limit: plan.rowCount + 1,
   });
   return calls
-    .map((call) => ({
-      rowIndex: Number(call.attributes['row-index']),
-      id: String((call.inputs.example as { id?: string } | undefined)?.id ?? ''),
-      scores: ((call.output as { scores?: Record<string, number> } | null)?.scores ?? {}) as Record<string, number>,
-    }))
+    .map((call) => {
+      const recorded = (call.output as { scores?: Record<string, number> } | null)?.scores ?? {};
+      return {
+        rowIndex: Number(call.attributes['row-index']),
+        id: String(call.attributes['row-id'] ?? ''),
+        // Back from op names to score names (hit_at_5 → hit@5).
+        scores: Object.fromEntries(plan.scorers.map((name) => [name, recorded[scorerOpName(name)]])),
+      };
+    })
     .sort((left, right) => left.rowIndex - right.rowIndex);
 }

@@ -41,6 +41,14 @@ export async function runCli(argv: string[]): Promise<number> {
   }
 }
 
+/**
+ * Exits once stdout and stderr have drained: process.exit() right after a large write to a pipe would cut
+ * `--json` output short (a pipe takes 64 KiB at a time).
+ */
+export function exitAfterOutput(code: number): void {
+  process.stdout.write('', () => process.stderr.write('', () => process.exit(code)));
+}
+
 if (require.main === module) {
-  void runCli(process.argv).then((code) => process.exit(code));
+  void runCli(process.argv).then(exitAfterOutput);
 }

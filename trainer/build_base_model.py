@@ -22,7 +22,7 @@ from trainer import paths
 from trainer.build_tokenizer import save_tokenizer_folder
 from trainer.chat_tokens import IGNORE_INDEX, length_grouped_batches, pad_batch, tokenize_conversation
 from trainer.data import rag_chat_rows, read_jsonl
-from trainer.synthetic_qa import cloze_chat_rows
+from trainer.synthetic_qa import cloze_chat_rows, fill_blank_chat_rows
 from trainer.device import resolve_device
 
 SEED = 1234
@@ -65,7 +65,7 @@ def generation_config_for(tokenizer):
 
 
 def pretraining_examples(
-    tokenizer, corpus_path: Path, qa_path: Path, cloze_per_document: int = 0
+    tokenizer, corpus_path: Path, qa_path: Path | None, cloze_per_document: int = 0, fill_blank_per_document: int = 0
 ) -> list[tuple[list[int], list[int]]]:
     examples = []
     for document in read_jsonl(corpus_path):
@@ -75,7 +75,10 @@ def pretraining_examples(
             + [tokenizer.eos_token_id]
         )
         examples.append((ids, list(ids)))
-    chat_rows = rag_chat_rows(qa_path, corpus_path) + cloze_chat_rows(corpus_path, cloze_per_document, SEED)
+    chat_rows = (rag_chat_rows(qa_path, corpus_path) if qa_path is not None else []) + cloze_chat_rows(
+        corpus_path, cloze_per_document, SEED
+    )
+    chat_rows += fill_blank_chat_rows(corpus_path, fill_blank_per_document, SEED)
     for row in chat_rows:
         ids, assistant_labels = tokenize_conversation(tokenizer, row["messages"])
         # Language-model loss on the whole conversation, so the model also learns the format.
@@ -143,6 +146,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--corpus", type=Path, default=paths.DEMO_DATA_DIR / "corpus.jsonl")
     parser.add_argument("--qa", type=Path, default=paths.DEMO_DATA_DIR / "qa-train.jsonl")
     parser.add_argument("--cloze-per-document", type=int, default=0, help="synthetic cloze QA chats per document")
+    parser.add_argument("--fill-blank-per-document", type=int, default=0, help="fill-in-the-blank chats per document")
+    parser.add_argument("--no-qa", action="store_true", help="do not train on --qa chats (pretrained-only base)")
     parser.add_argument("--skip-onnx", action="store_true")
     args = parser.parse_args(argv)
 
@@ -162,7 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     device = resolve_device(args.device)
     model = LlamaForCausalLM(tiny_llama_config(tokenizer)).to(device)
     model.generation_config = generation_config_for(tokenizer)
-    examples = pretraining_examples(tokenizer, args.corpus, args.qa, args.cloze_per_document)
+    examples = pretraining_examples(
+        tokenizer, args.corpus, None if args.no_qa else args.qa, args.cloze_per_document, args.fill_blank_per_document
+    )
     started = time.time()
     final_loss = pretrain(model, examples, args.steps, args.batch_size, args.learning_rate, device, log)
     train_seconds = time.time() - started

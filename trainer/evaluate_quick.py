@@ -3,7 +3,10 @@
     python -m trainer.evaluate_quick --model <hf dir> [--model <hf dir> ...] [--qa data/climate/qa-eval.jsonl]
 
 Prints one JSON line per model: exact_match, token_f1 (SQuAD-style normalisation) and
-answer_contained (the gold answer appears in the prediction), all in [0, 1].
+answer_contained (the gold answer appears in the prediction), all in [0, 1]. With two or more
+models, also one "comparison" line per later model against the first: the mean per-row difference
+of exact match and token F1 and its paired bootstrap 95 % interval (rows resampled with
+replacement, 10,000 resamples, fixed seed).
 """
 
 from __future__ import annotations
@@ -80,8 +83,21 @@ def evaluate(model_dir: Path, qa_path: Path, corpus_path: Path, limit: int | Non
         "token_f1": round(sum(f1) / len(rows), 4),
         "answer_contained": round(sum(contained) / len(rows), 4),
         "seconds": round(time.time() - started, 1),
+        "per_row": {"exact_match": exact, "token_f1": f1},
         "examples": [{"question": r["question"], "gold": r["answer"], "predicted": a} for r, a in list(zip(rows, answers))[:3]],
     }
+
+
+def paired_bootstrap(baseline: list[float], candidate: list[float], resamples: int = 10_000, seed: int = 0) -> dict:
+    """Mean of candidate - baseline over rows, with a percentile bootstrap 95 % interval (paired rows)."""
+    import numpy as np
+
+    differences = np.asarray(candidate, dtype=float) - np.asarray(baseline, dtype=float)
+    generator = np.random.default_rng(seed)
+    indices = generator.integers(0, len(differences), size=(resamples, len(differences)))
+    means = differences[indices].mean(axis=1)
+    low, high = np.percentile(means, [2.5, 97.5])
+    return {"mean_difference": round(float(differences.mean()), 4), "ci95": [round(float(low), 4), round(float(high), 4)]}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -93,8 +109,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-new-tokens", type=int, default=24)
     parser.add_argument("--batch-size", type=int, default=16)
     args = parser.parse_args(argv)
+    results = []
     for model_dir in args.model:
-        print(json.dumps(evaluate(model_dir, args.qa, args.corpus, args.limit, args.max_new_tokens, args.batch_size), ensure_ascii=False), flush=True)
+        result = evaluate(model_dir, args.qa, args.corpus, args.limit, args.max_new_tokens, args.batch_size)
+        results.append(result)
+        printed = {key: value for key, value in result.items() if key != "per_row"}
+        print(json.dumps(printed, ensure_ascii=False), flush=True)
+    for result in results[1:]:
+        baseline = results[0]
+        comparison = {"event": "comparison", "baseline": baseline["model"], "model": result["model"], "rows": result["rows"]}
+        for metric in ("exact_match", "token_f1"):
+            comparison[metric] = paired_bootstrap(baseline["per_row"][metric], result["per_row"][metric])
+        print(json.dumps(comparison), flush=True)
 
 
 if __name__ == "__main__":
