@@ -1,7 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
-import { NotFoundError, type LineageStore } from '../lib/lineage';
+import { ApplicationFailure } from '@temporalio/common';
+import { AliasConflictError, NotFoundError, type LineageStore } from '../lib/lineage';
 import { errorTypes } from '../workflows/contracts/errors';
 import type { LifecycleRegistryActivities } from '../workflows/contracts/lifecycle';
 import { atBoundary } from './boundary';
@@ -164,13 +165,23 @@ export function createRegistryActivities({ store, org }: RegistryActivityDepende
           ? null
           : await championVersion(store, collectionRef, input.expectedProductionRef);
       if (current !== linked.version) {
-        await store.registry.moveAlias(collectionRef, {
-          alias: 'production',
-          to: linked.version,
-          expected: expectedVersion,
-          actor: 'publishRagModel',
-          workflowId: input.workflowId,
-        });
+        try {
+          await store.registry.moveAlias(collectionRef, {
+            alias: 'production',
+            to: linked.version,
+            expected: expectedVersion,
+            actor: 'publishRagModel',
+            workflowId: input.workflowId,
+          });
+        } catch (error) {
+          if (!(error instanceof AliasConflictError)) throw error;
+          throw ApplicationFailure.nonRetryable(
+            `production moved to v${error.actualVersion} after this run's gate compared against ` +
+              `${expectedVersion === null ? 'no production version' : `v${expectedVersion}`}; ` +
+              'the challenger was not published. Re-run the pipeline to compare against the new production version.',
+            errorTypes.aliasConflict,
+          );
+        }
       }
       return { registryRef: linked.ref, version: `v${linked.version}` };
     },

@@ -1,10 +1,16 @@
-"""Build the demo chat model: a tiny Llama-architecture model pretrained briefly on CPU.
+"""Build the demo chat model: a tiny Llama-architecture base model pretrained briefly on CPU.
 
-It is a tiny base model built by setup (about 4M parameters, a few minutes of training on the
-demo corpus and RAG-formatted qa-train chats), not a pretrained LLM: enough for the pipeline to
-run end to end and for fine-tuning to show a measurable change.
+It is a tiny base model built by setup (about 4M parameters, a few minutes of training), not a
+pretrained LLM. It is trained only on text derived from the demo corpus: the 80 documents as plain
+language-model text, and generic fill-in-the-blank chats made from corpus sentences
+(trainer/synthetic_qa.py: fill_blank_chat_rows; its own system prompt, not the RAG prompt). It sees
+no question of qa-train or qa-eval, so it answers RAG prompts poorly and LoRA fine-tuning on
+qa-train (trainer.finetune) has a skill to teach that shows on the held-back qa-eval split.
 
     python -m trainer.build_base_model [--out DIR] [--steps N] [--device auto]
+
+The folder gets weft-recipe.txt (RECIPE_VERSION, then the arguments as JSON); setup-python.sh
+rebuilds base-chat and reference.json when its first line differs from RECIPE_VERSION.
 """
 
 from __future__ import annotations
@@ -27,6 +33,10 @@ from trainer.device import resolve_device
 
 SEED = 1234
 MAX_LENGTH = 512
+# Bump when the default recipe (data, steps, architecture, hyper-parameters) changes: setup-python.sh
+# compares it with the first line of <hf dir>/weft-recipe.txt and rebuilds base-chat when they differ.
+RECIPE_VERSION = "weft-base-chat/2 corpus+fill-blank-30"
+RECIPE_FILE = "weft-recipe.txt"
 
 
 def tiny_llama_config(tokenizer, **overrides):
@@ -144,10 +154,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu: reproducible demo build)")
     parser.add_argument("--corpus", type=Path, default=paths.DEMO_DATA_DIR / "corpus.jsonl")
-    parser.add_argument("--qa", type=Path, default=paths.DEMO_DATA_DIR / "qa-train.jsonl")
-    parser.add_argument("--cloze-per-document", type=int, default=0, help="synthetic cloze QA chats per document")
-    parser.add_argument("--fill-blank-per-document", type=int, default=0, help="fill-in-the-blank chats per document")
-    parser.add_argument("--no-qa", action="store_true", help="do not train on --qa chats (pretrained-only base)")
+    parser.add_argument(
+        "--qa", type=Path, default=paths.DEMO_DATA_DIR / "qa-train.jsonl",
+        help="QA rows: tokenizer training text when the tokenizer must be built; training chats only with --qa-chats",
+    )
+    parser.add_argument(
+        "--qa-chats", action="store_true",
+        help="also train on RAG chats built from --qa (the old recipe: the base is then already tuned on the fine-tuning data)",
+    )
+    parser.add_argument("--fill-blank-per-document", type=int, default=30, help="fill-in-the-blank chats per document")
+    parser.add_argument("--cloze-per-document", type=int, default=0, help="synthetic cloze chats in the RAG prompt per document")
     parser.add_argument("--skip-onnx", action="store_true")
     args = parser.parse_args(argv)
 
@@ -168,7 +184,7 @@ def main(argv: list[str] | None = None) -> None:
     model = LlamaForCausalLM(tiny_llama_config(tokenizer)).to(device)
     model.generation_config = generation_config_for(tokenizer)
     examples = pretraining_examples(
-        tokenizer, args.corpus, None if args.no_qa else args.qa, args.cloze_per_document, args.fill_blank_per_document
+        tokenizer, args.corpus, args.qa if args.qa_chats else None, args.cloze_per_document, args.fill_blank_per_document
     )
     started = time.time()
     final_loss = pretrain(model, examples, args.steps, args.batch_size, args.learning_rate, device, log)
@@ -179,6 +195,10 @@ def main(argv: list[str] | None = None) -> None:
     shutil.rmtree(staging, ignore_errors=True)
     model.to("cpu").save_pretrained(str(staging), safe_serialization=True)
     save_tokenizer_folder(tokenizer, staging)
+    recipe = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
+    for key in ("out", "onnx_out", "tokenizer", "device", "skip_onnx"):
+        recipe.pop(key, None)
+    (staging / RECIPE_FILE).write_text(RECIPE_VERSION + "\n" + json.dumps(recipe, sort_keys=True) + "\n")
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
 

@@ -13,6 +13,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { lightActivity, registryActivity, trainingActivity } from './contracts/activity-options';
+import { errorTypes } from './contracts/errors';
 import type { EvaluateWorkflowResult } from './contracts/evaluation';
 import {
   approveUpdate,
@@ -198,13 +199,27 @@ export async function lifecyclePipelineWorkflow(input: LifecyclePipelineInput): 
     }
 
     enter('publish');
-    const published = await registry.publishRagModel({
-      app: input.app,
-      ragModelRef: challenger.ragModelRef,
-      workflowId,
-      expectedProductionRef: champion.productionRef,
-      gate,
-    });
+    let published: { registryRef: string; version: string };
+    try {
+      published = await registry.publishRagModel({
+        app: input.app,
+        ragModelRef: challenger.ragModelRef,
+        workflowId,
+        expectedProductionRef: champion.productionRef,
+        gate,
+      });
+    } catch (error) {
+      // Another run published first: this one ends cleanly, saying so, instead of overwriting a newer champion.
+      if (
+        error instanceof ActivityFailure &&
+        error.cause instanceof ApplicationFailure &&
+        error.cause.type === errorTypes.aliasConflict
+      ) {
+        enter('done', error.cause.message);
+        return { ...base, outcome: 'superseded', approval };
+      }
+      throw error;
+    }
     progress.refs.publishedRegistryRef = published.registryRef;
     remember();
     enter('done', `published ${published.registryRef}`);

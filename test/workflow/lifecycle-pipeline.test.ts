@@ -43,6 +43,7 @@ interface Scenario {
   production: string | null;
   gate: (championResultRef: string | null) => GateDecision;
   fineTune?: LifecycleGpuActivities['fineTune'];
+  publishConflict?: boolean;
   rows?: number;
 }
 
@@ -88,6 +89,9 @@ function mockActivities(scenario: Scenario, recorder: Recorder) {
       };
     },
     async publishRagModel({ ragModelRef, expectedProductionRef }) {
+      if (scenario.publishConflict) {
+        throw ApplicationFailure.nonRetryable('production moved to v4 after this run’s gate', errorTypes.aliasConflict);
+      }
       recorder.published.push({ ragModelRef, expectedProductionRef });
       return { registryRef: 'wandb-artifact:///weft/wandb-registry-RAG Models/RAG Model:v3', version: 'v3' };
     },
@@ -230,6 +234,19 @@ describe('lifecyclePipelineWorkflow (mocked activities, real dev server)', () =>
       expect(progress).toMatchObject({ stage: 'done', percent: 100 });
       expect(progress.refs.publishedRegistryRef).toBe('wandb-artifact:///weft/wandb-registry-RAG Models/RAG Model:v3');
     });
+  });
+
+  it('production moved after the gate: ends superseded, saying why, instead of failing or overwriting', async () => {
+    await withWorkers(
+      { production: null, gate: () => gateResult('pass', null), publishConflict: true },
+      async (recorder) => {
+        const handle = await start();
+        const result = await handle.result();
+        expect(result.outcome).toBe('superseded');
+        expect((await handle.query(lifecycleProgressQuery)).detail).toMatch(/production moved to v4/);
+        expect(recorder.published).toEqual([]);
+      },
+    );
   });
 
   it('gate fail: ends with gate-failed and publishes nothing', async () => {

@@ -107,7 +107,8 @@ export interface ApprovalRecord {
 }
 
 export interface LifecyclePipelineResult {
-  outcome: 'published' | 'gate-failed' | 'rejected';
+  /** `superseded`: the gate passed, but production moved since the gate compared against it (compare-and-set lost). */
+  outcome: 'published' | 'gate-failed' | 'rejected' | 'superseded';
   refs: LifecycleRefs;
   training: FineTuneResult['summary'];
   evaluation: EvaluateWorkflowResult;
