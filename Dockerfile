@@ -5,6 +5,9 @@ RUN apt-get update && apt-get install -y --no-install-recommends python3 python3
 WORKDIR /app
 COPY package.json package-lock.json .npmrc ./
 RUN ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --omit=dev
+# The trainer's pinned packages (torch with CUDA, transformers, peft, onnx) for the gpu worker's fine-tune.
+COPY trainer/requirements.txt trainer/requirements.txt
+RUN python3 -m venv .venv && .venv/bin/pip install --no-cache-dir -r trainer/requirements.txt
 COPY . .
 ENV WEFT_HOME=/data \
     HF_HUB_OFFLINE=1
