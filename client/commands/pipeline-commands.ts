@@ -61,7 +61,12 @@ export async function watchLifecycle(
         void describeProgress(handle)
           .then((progress) => {
             const line = `${progressBar(progress.percent / 100)} ${progress.stage}${progress.detail ? ` — ${progress.detail}` : ''}`;
-            if (line !== lastLine) process.stderr.write(`\r\x1b[2K${line.slice(0, 160)}`);
+            if (process.stderr.isTTY) {
+              if (line !== lastLine) process.stderr.write(`\r\x1b[2K${line.slice(0, 160)}`);
+            } else if (!lastLine.includes(` ${progress.stage}`)) {
+              // Logs and pipes get one line per stage, not a redrawn bar.
+              process.stderr.write(`${line}\n`);
+            }
             lastLine = line;
           })
           .catch(() => undefined);
@@ -71,7 +76,7 @@ export async function watchLifecycle(
   } finally {
     if (ticker) {
       clearInterval(ticker);
-      process.stderr.write('\n');
+      if (process.stderr.isTTY) process.stderr.write('\n');
     }
   }
 }
