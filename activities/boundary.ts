@@ -22,6 +22,11 @@ export function toActivityFailure(error: unknown): unknown {
   return error;
 }
 
+/** Bad input found by an activity itself: the boundary turns it into a non-retryable failure with this message. */
+export function invalidInput(message: string, type: string = errorTypes.invalidInput): Error {
+  return Object.assign(new Error(message), { retryable: false, type });
+}
+
 /** Rule 2 of the architecture: activity results are refs and small summaries, never data. */
 export function assertSmallResult(activityName: string, result: unknown): void {
   const size = Buffer.byteLength(JSON.stringify(result ?? null));

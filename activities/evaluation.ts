@@ -11,7 +11,7 @@ import {
   rowEvaluationCalls,
   type EvaluationCallContext,
 } from '../lib/weave-server/evaluation-calls';
-import { scorerNamed, type ScoredRow } from '../lib/scoring/scorers';
+import { scoredRowOf, scorerNamed } from '../lib/scoring/scorers';
 import { bootstrapMean, pairedBootstrapDifference } from '../lib/scoring/statistics';
 import type {
   EvaluationGpuActivities,
@@ -22,7 +22,7 @@ import type {
   ScoreName,
 } from '../workflows/contracts/evaluation';
 import type { GateDecision, LifecyclePipelineActivities } from '../workflows/contracts/lifecycle';
-import { atBoundary } from './boundary';
+import { atBoundary, invalidInput } from './boundary';
 
 /** One answered question, as the RAG runtime returns it. */
 export interface RagPrediction {
@@ -58,10 +58,6 @@ export interface EvaluationActivityDependencies {
 function batchRange(plan: EvaluationPlan, batchIndex: number): { offset: number; limit: number } {
   const offset = batchIndex * plan.batchSize;
   return { offset, limit: Math.min(plan.batchSize, plan.rowCount - offset) };
-}
-
-function invalidInput(message: string): Error {
-  return Object.assign(new Error(message), { retryable: false });
 }
 
 function parseRows(rows: Record<string, unknown>[], datasetRef: string, offset: number): EvaluationRow[] {
@@ -201,14 +197,7 @@ export function createEvaluationActivities({ store, rag }: EvaluationActivityDep
         const [predictAndScore, modelCall] = rowCalls(context, rowIndex, row, undefined, {}, '', '', '');
         const recorded = await store.calls.get(store.callRef(modelCall.id));
         const prediction = recorded.output as RagPrediction;
-        const scored: ScoredRow = {
-          answer: row.answer,
-          goldDocumentId: row.doc_id,
-          prediction: prediction.answer,
-          retrievedDocumentIds: prediction.contexts.map((context) => context.documentId),
-          retrievedContexts: prediction.contexts.map((context) => context.text),
-          latencyMilliseconds: prediction.timings.totalMilliseconds,
-        };
+        const scored = scoredRowOf(row, prediction);
         const scores = Object.fromEntries(scorers.map((scorer) => [scorerOpName(scorer.name), scorer.score(scored)]));
         const predictAndScoreRecord = await store.calls.get(store.callRef(predictAndScore.id)).catch(() => undefined);
         const startedAt = predictAndScoreRecord?.startedAt ?? recorded.startedAt;

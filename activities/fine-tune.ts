@@ -5,7 +5,7 @@ import type { LineageStore } from '../lib/lineage';
 import { ragMessages } from '../lib/inference/rag-prompt';
 import { runTrainer, type TrainerDone } from '../lib/training/trainer-process';
 import type { FineTuneInput, FineTuneResult, LifecycleGpuActivities } from '../workflows/contracts/lifecycle';
-import { atBoundary } from './boundary';
+import { atBoundary, invalidInput } from './boundary';
 
 export interface FineTuneDependencies {
   store: LineageStore;
@@ -24,10 +24,6 @@ export interface FineTuneHeartbeat {
   totalSteps: number;
   loss: number | null;
   checkpoint: string | null;
-}
-
-function invalidInput(message: string): Error {
-  return Object.assign(new Error(message), { retryable: false, type: 'WeftInvalidInput' });
 }
 
 /** A folder name from the run key (workflow id), readable and free of path separators. */

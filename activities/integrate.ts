@@ -1,6 +1,6 @@
 import { NotFoundError, type LineageStore } from '../lib/lineage';
 import type { LifecyclePipelineActivities } from '../workflows/contracts/lifecycle';
-import { atBoundary } from './boundary';
+import { atBoundary, invalidInput } from './boundary';
 import { ragModelCollection, ragModelRegistry, registryCollectionRef } from './registry';
 
 /** What integration needs from the RAG runtime (lib/rag implements it). */
@@ -49,12 +49,9 @@ export function createIntegrateActivities({
 
     async integrate({ app, baseRagModelRef, chatModelArtifactRef }) {
       if (baseRagModelRef === null) {
-        throw Object.assign(
-          new Error(
-            `App '${app}' has no RagModel to integrate the new chat model into: no 'production' RAG Model exists yet. ` +
-              'Pass one with --rag <RagModel ref> (weft demo bootstraps RagModel v0), or publish one first.',
-          ),
-          { retryable: false },
+        throw invalidInput(
+          `App '${app}' has no RagModel to integrate the new chat model into: no 'production' RAG Model exists yet. ` +
+            'Pass one with --rag <RagModel ref> (weft demo bootstraps RagModel v0), or publish one first.',
         );
       }
       return rag.integrateChatModel(baseRagModelRef, chatModelArtifactRef);

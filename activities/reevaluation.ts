@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { parseRef, type LineageStore } from '../lib/lineage';
 import type { EvaluationSummary } from '../workflows/contracts/evaluation';
 import type { RegressionCheck, ReevaluationActivities } from '../workflows/contracts/reevaluation';
-import { atBoundary } from './boundary';
+import { atBoundary, invalidInput } from './boundary';
 import { ragModelCollection, ragModelRegistry, registryCollectionRef } from './registry';
 
 export interface ReevaluationDependencies {
@@ -32,15 +32,11 @@ export function createReevaluationActivities(dependencies: ReevaluationDependenc
       const evaluation = await store.objects.get(evaluationRef);
       const value = evaluation.value as { dataset?: string };
       if (typeof value.dataset !== 'string') {
-        throw Object.assign(new Error(`${evaluationRef} is not an Evaluation: it has no 'dataset' ref.`), {
-          retryable: false,
-        });
+        throw invalidInput(`${evaluationRef} is not an Evaluation: it has no 'dataset' ref.`);
       }
       const datasetRef = parseRef(value.dataset);
       if (datasetRef.kind !== 'object') {
-        throw Object.assign(new Error(`The dataset of ${evaluationRef} is not an object ref: ${value.dataset}`), {
-          retryable: false,
-        });
+        throw invalidInput(`The dataset of ${evaluationRef} is not an object ref: ${value.dataset}`);
       }
       const latest = await store.objects.latest(datasetRef.name, {
         entity: datasetRef.entity,

@@ -5,7 +5,7 @@ import { ApplicationFailure } from '@temporalio/common';
 import { AliasConflictError, NotFoundError, type LineageStore } from '../lib/lineage';
 import { errorTypes } from '../workflows/contracts/errors';
 import type { LifecycleRegistryActivities } from '../workflows/contracts/lifecycle';
-import { atBoundary } from './boundary';
+import { atBoundary, invalidInput } from './boundary';
 
 /** Registry and collection names the pipeline writes to (W&B Registry semantics). */
 export const chatModelRegistry = 'RAG Chat Models';
@@ -54,12 +54,10 @@ export function createRegistryActivities({ store, org }: RegistryActivityDepende
     async registerModel(input) {
       const onnxDirectory = path.join(input.fineTune.modelDirectory, 'onnx');
       if (!fs.existsSync(path.join(onnxDirectory, 'model.onnx'))) {
-        throw Object.assign(
-          new Error(
-            `The fine-tuned model folder ${onnxDirectory} has no model.onnx: the fine-tune step did not finish its export. ` +
-              'Re-run the pipeline; if it repeats, check the gpu worker log.',
-          ),
-          { retryable: false, type: errorTypes.invalidModel },
+        throw invalidInput(
+          `The fine-tuned model folder ${onnxDirectory} has no model.onnx: the fine-tune step did not finish its export. ` +
+            'Re-run the pipeline; if it repeats, check the gpu worker log.',
+          errorTypes.invalidModel,
         );
       }
       const run = await store.runs.create({

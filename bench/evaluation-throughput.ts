@@ -14,7 +14,7 @@ import { Client, Connection } from '@temporalio/client';
 import * as weave from 'weave';
 import { parseConfig, projectRoot } from '../lib/config/config';
 import { bootstrapDemoProject } from '../lib/rag';
-import { scorerNamed } from '../lib/scoring/scorers';
+import { scoredRowOf, scorerNamed } from '../lib/scoring/scorers';
 import { openWorkerServices } from '../lib/services';
 import { freePort, startDevServer } from '../lib/temporal/dev-server';
 import { startWorkerProcess, workerKinds } from '../lib/temporal/stack';
@@ -55,19 +55,7 @@ async function main(): Promise<void> {
   const rows = allRows.slice(0, rowsWanted);
   const scorers = ['exact_match', 'f1', 'hit@5', 'mrr', 'groundedness'].map(scorerNamed);
   const scoreRow = (row: QaRow, prediction: Awaited<ReturnType<typeof services.rag.predict>>[number]) =>
-    Object.fromEntries(
-      scorers.map((scorer) => [
-        scorer.name,
-        scorer.score({
-          answer: row.answer,
-          goldDocumentId: row.doc_id,
-          prediction: prediction.answer,
-          retrievedDocumentIds: prediction.contexts.map((context) => context.documentId),
-          retrievedContexts: prediction.contexts.map((context) => context.text),
-          latencyMilliseconds: prediction.timings.totalMilliseconds,
-        }),
-      ]),
-    );
+    Object.fromEntries(scorers.map((scorer) => [scorer.name, scorer.score(scoredRowOf(row, prediction))]));
 
   // Warm the model sessions in this process so no contender pays the first load.
   await services.rag.predict(demo.ragModelRef, [rows[0].question]);

@@ -38,6 +38,15 @@ step() {  # step NAME OUTPUT-THAT-PROVES-IT-IS-BUILT COMMAND...
   echo "[setup-python] $name: built in $(( $(date +%s) - step_started ))s"
 }
 
+# base-chat records its recipe (trainer/build_base_model.py RECIPE_VERSION) in weft-recipe.txt: when the
+# recipe changed, rebuild it and reference.json (made from it; the TS parity tests read it).
+recipe_wanted=$(sed -n 's/^RECIPE_VERSION = "\(.*\)"$/\1/p' trainer/build_base_model.py)
+recipe_have=$(head -n 1 "$models_dir/base-chat/hf/weft-recipe.txt" 2>/dev/null || true)
+if [ -e "$models_dir/base-chat/hf/model.safetensors" ] && [ "$recipe_have" != "$recipe_wanted" ]; then
+  echo "[setup-python] base-chat: recipe '${recipe_have:-none}' is not '$recipe_wanted'; rebuilding base-chat and reference.json"
+  rm -rf "$models_dir/base-chat" "$models_dir/reference.json"
+fi
+
 step tokenizer "$models_dir/tokenizer/tokenizer.json" \
   "$py" -m trainer.build_tokenizer --out "$models_dir/tokenizer"
 step base-chat "$models_dir/base-chat/hf/model.safetensors" \

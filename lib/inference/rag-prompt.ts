@@ -1,7 +1,7 @@
 import type { ChatMessage } from './chat-template';
 
 /**
- * The one RAG prompt format, identical to trainer/rag_prompt.py (the base model is trained on it): change both
+ * The one RAG prompt format, identical to trainer/rag_prompt.py (fine-tuning data is built with it): change both
  * together, or fine-tuned models see prompts unlike their training data.
  */
 export const ragSystemPrompt = 'Answer the question using only the context. Reply with a short answer.';

@@ -16,6 +16,25 @@ export interface ScoredRow {
   latencyMilliseconds: number;
 }
 
+/** What a RAG prediction gives the scorers (the shape of lib/rag's Prediction, reduced to what they read). */
+export interface PredictionForScoring {
+  answer: string;
+  contexts: { documentId: string; text: string }[];
+  timings: { totalMilliseconds: number };
+}
+
+/** A QA row ({answer, doc_id}) and the RagModel's prediction for it, as the scorers read them. */
+export function scoredRowOf(row: { answer: string; doc_id: string }, prediction: PredictionForScoring): ScoredRow {
+  return {
+    answer: row.answer,
+    goldDocumentId: row.doc_id,
+    prediction: prediction.answer,
+    retrievedDocumentIds: prediction.contexts.map((context) => context.documentId),
+    retrievedContexts: prediction.contexts.map((context) => context.text),
+    latencyMilliseconds: prediction.timings.totalMilliseconds,
+  };
+}
+
 export interface Scorer {
   name: string;
   /** Bumped whenever the scorer's meaning changes: cached results of an older version are not reused. */

@@ -1,16 +1,5 @@
 /** Small, seeded statistics for evaluation summaries and the gate: deterministic so a replayed decision is identical. */
-
-/** mulberry32: a tiny, well-distributed 32-bit PRNG; the same seed gives the same resamples on every host. */
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let value = state;
-    value = Math.imul(value ^ (value >>> 15), value | 1);
-    value ^= value + Math.imul(value ^ (value >>> 7), value | 61);
-    return ((value ^ (value >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { createSeededRandom } from '../inference/sampling';
 
 export function mean(values: readonly number[]): number {
   if (values.length === 0) return Number.NaN;
@@ -40,7 +29,7 @@ export function bootstrapMean(
 ): BootstrapInterval {
   const confidence = options.confidence ?? 0.95;
   const resamples = options.resamples ?? 2000;
-  const random = seededRandom(options.seed ?? 17);
+  const random = createSeededRandom(options.seed ?? 17);
   const count = values.length;
   if (count === 0) return { mean: Number.NaN, ciLow: Number.NaN, ciHigh: Number.NaN, count };
   const means = new Float64Array(resamples);
