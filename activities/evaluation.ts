@@ -53,6 +53,8 @@ export interface EvaluationRow {
 export interface EvaluationActivityDependencies {
   store: LineageStore;
   rag: RagPredictionService;
+  /** `host:pid` of the worker: recorded on each prediction, so a user sees which gpu worker answered a row. */
+  workerName?: string;
 }
 
 function batchRange(plan: EvaluationPlan, batchIndex: number): { offset: number; limit: number } {
@@ -138,7 +140,7 @@ function rowCalls(
   });
 }
 
-export function createEvaluationActivities({ store, rag }: EvaluationActivityDependencies) {
+export function createEvaluationActivities({ store, rag, workerName }: EvaluationActivityDependencies) {
   const pipeline: EvaluationPipelineActivities = {
     async planEvaluation({ evaluationRef, ragModelRefs, batchSize, evaluationRunId }) {
       if (ragModelRefs.length === 0) throw invalidInput('An evaluation needs at least one RagModel ref.');
@@ -296,6 +298,7 @@ export function createEvaluationActivities({ store, rag }: EvaluationActivityDep
           'cache-key': cacheKey,
           cached: String(cached),
           'activity-attempt': String(Context.current().info.attempt),
+          ...(workerName ? { worker: workerName } : {}),
         });
         // The row's predict_and_score call (no scores yet) and its model call; scoreBatch completes them.
         const [predictAndScore, modelCall] = rowCalls(

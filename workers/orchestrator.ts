@@ -11,7 +11,7 @@ main(() =>
   runWorkerProcess('orchestrator', async ({ config, workerName, logger, onShutdown }) => {
     const services = await openWorkerServices(config, logger);
     onShutdown(() => services.close());
-    const evaluation = createEvaluationActivities({ store: services.store, rag: services.predictions });
+    const evaluation = createEvaluationActivities({ store: services.store, rag: services.predictions, workerName });
     return {
       taskQueue: taskQueues.pipeline,
       workflowsPath: require.resolve('../workflows'),

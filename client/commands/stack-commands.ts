@@ -5,6 +5,8 @@ import { ensureStack, type RunningStack } from '../../lib/temporal/stack';
 export interface StackUseOptions {
   /** Echo worker log lines to stderr (weft up does). */
   echoWorkers?: boolean;
+  /** One gpu worker per GPU ordinal (weft up --gpus 0,1). */
+  gpuDevices?: number[];
   quiet?: boolean;
 }
 
@@ -20,6 +22,7 @@ export async function withStack<T>(options: StackUseOptions, body: (stack: Runni
   const stack = await ensureStack({
     home: config.home,
     uiPort: config.uiPort,
+    gpuDevices: options.gpuDevices,
     onStatus: say,
     onLine: options.echoWorkers ? (kind, line) => process.stderr.write(`[${kind}] ${line}\n`) : undefined,
   });
@@ -49,8 +52,19 @@ export function registerStackCommands(program: Command): void {
     )
     .option('--json', 'print the addresses as JSON once ready')
     .option('--quiet', 'do not echo worker logs')
-    .action(async (options: { json?: boolean; quiet?: boolean }) => {
-      await withStack({ echoWorkers: !options.quiet && !options.json }, async (stack) => {
+    .option(
+      '--gpus <ordinals>',
+      'start one gpu worker per GPU, e.g. 0,1 (each gets WEFT_CUDA_DEVICE_ID and WEFT_GPU_SLOTS slots)',
+    )
+    .action(async (options: { json?: boolean; quiet?: boolean; gpus?: string }) => {
+      const gpuDevices = options.gpus?.split(',').map((text) => {
+        const ordinal = Number(text.trim());
+        if (!Number.isInteger(ordinal) || ordinal < 0) {
+          throw new Error(`--gpus takes GPU ordinals separated by commas (e.g. 0,1), got '${options.gpus}'.`);
+        }
+        return ordinal;
+      });
+      await withStack({ echoWorkers: !options.quiet && !options.json, gpuDevices }, async (stack) => {
         const ready = {
           temporalAddress: stack.address,
           namespace: stack.namespace,

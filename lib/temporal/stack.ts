@@ -31,6 +31,8 @@ export interface WorkerProcess {
 
 export interface StartWorkerOptions {
   home: string;
+  /** Distinguishes several workers of one kind on a host (log file `gpu-1-worker.log`). */
+  instance?: string;
   /** Extra environment for the worker (TEMPORAL_ADDRESS of the embedded server, WEFT_* overrides). */
   environment?: NodeJS.ProcessEnv;
   /** Called with each line the worker prints (for `weft up`'s console); lines always go to the log file. */
@@ -42,7 +44,7 @@ export interface StartWorkerOptions {
 export function startWorkerProcess(kind: WorkerKind, options: StartWorkerOptions): Promise<WorkerProcess> {
   const logDirectory = path.join(options.home, 'logs');
   fs.mkdirSync(logDirectory, { recursive: true });
-  const logFile = path.join(logDirectory, `${kind}-worker.log`);
+  const logFile = path.join(logDirectory, `${kind}${options.instance ? `-${options.instance}` : ''}-worker.log`);
   const log = fs.createWriteStream(logFile, { flags: 'a' });
   const child = spawn(
     process.execPath,
@@ -105,6 +107,8 @@ export interface EnsureStackOptions {
   port?: number;
   uiPort?: number;
   onLine?: (kind: WorkerKind, line: string) => void;
+  /** GPU ordinals to start one gpu worker each for (a pool on a multi-GPU host); default one gpu worker. */
+  gpuDevices?: number[];
   /** Progress messages for people ("starting the embedded Temporal server…"). */
   onStatus?: (message: string) => void;
 }
@@ -179,11 +183,22 @@ export async function ensureStack(options: EnsureStackOptions): Promise<RunningS
   try {
     const missing = server ? workerKinds : await kindsWithoutPollers({ ...target, address });
     if (missing.length > 0) options.onStatus?.(`Starting workers: ${missing.join(', ')}…`);
+    // One gpu worker per listed device (each pinned to its GPU through WEFT_CUDA_DEVICE_ID), else one.
+    const launches = missing.flatMap((kind): { kind: WorkerKind; instance?: string; device?: string }[] =>
+      kind === 'gpu' && options.gpuDevices && options.gpuDevices.length > 0
+        ? options.gpuDevices.map((device) => ({ kind, instance: String(device), device: String(device) }))
+        : [{ kind }],
+    );
     const started = await Promise.allSettled(
-      missing.map((kind) =>
+      launches.map(({ kind, instance, device }) =>
         startWorkerProcess(kind, {
           home: options.home,
-          environment: { TEMPORAL_ADDRESS: address, TEMPORAL_NAMESPACE: target.namespace },
+          instance,
+          environment: {
+            TEMPORAL_ADDRESS: address,
+            TEMPORAL_NAMESPACE: target.namespace,
+            ...(device === undefined ? {} : { WEFT_CUDA_DEVICE_ID: device }),
+          },
           onLine: options.onLine,
         }),
       ),
