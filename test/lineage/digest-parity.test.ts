@@ -10,7 +10,7 @@ interface WeaveDigestModule {
   stringifyPythonDumps(value: unknown): string;
   valDigest(value: unknown): string;
 }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- weave does not export dist/digest.js, so it is loaded by path
 const weaveDigest = require(path.join(__dirname, '../../node_modules/weave/dist/digest.js')) as WeaveDigestModule;
 
 const chatModel = {

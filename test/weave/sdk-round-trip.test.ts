@@ -17,7 +17,7 @@ interface WeaveDigestModule {
   computeDigest(data: Buffer): string;
   valDigest(value: unknown): string;
 }
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+// eslint-disable-next-line @typescript-eslint/no-require-imports -- weave does not export dist/digest.js, so it is loaded by path
 const sdkDigest = require(path.join(__dirname, '../../node_modules/weave/dist/digest.js')) as WeaveDigestModule;
 
 const ENTITY = 'acme';
