@@ -11,6 +11,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type Filter, type PointStruct, SqliteVectorStore } from '../lib/vectors';
+import { createSeededRandom as createRandom } from '../lib/inference/sampling';
 
 interface BenchOptions {
   sizes: number[];
@@ -31,18 +32,6 @@ function parseOptions(argv: readonly string[]): BenchOptions {
     else throw new Error(`Unknown option ${argv[index]}; use --sizes, --queries or --dimension.`);
   }
   return options;
-}
-
-/** Mulberry32, so runs are comparable. */
-function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let mixed = state;
-    mixed = Math.imul(mixed ^ (mixed >>> 15), mixed | 1);
-    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61);
-    return ((mixed ^ (mixed >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function pointId(index: number): string {

@@ -17,6 +17,7 @@ import {
   type ScoredPoint,
   type VectorStore,
 } from '../../lib/vectors';
+import { createSeededRandom } from '../../lib/inference/sampling';
 
 /**
  * The behaviour every VectorStore adapter must show, written once and run against each adapter.
@@ -594,17 +595,8 @@ export function describeVectorStoreContract(adapter: string, subject: VectorStor
   });
 }
 
-/** Mulberry32: a tiny seeded generator, so every run (and every adapter) sees the same data. */
-export function createRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let mixed = state;
-    mixed = Math.imul(mixed ^ (mixed >>> 15), mixed | 1);
-    mixed ^= mixed + Math.imul(mixed ^ (mixed >>> 7), mixed | 61);
-    return ((mixed ^ (mixed >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** The project's one seeded generator, so every run (and every adapter) sees the same data. */
+export const createRandom = createSeededRandom;
 
 export function uuidFrom(random: () => number): string {
   const hex = Array.from({ length: 32 }, () => Math.floor(random() * 16).toString(16));
