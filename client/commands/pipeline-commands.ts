@@ -6,7 +6,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import type { EvaluationSummary } from '../../workflows/contracts/evaluation';
+import { evaluationProgressQuery, type EvaluationSummary } from '../../workflows/contracts/evaluation';
 import {
   approveUpdate,
   lifecycleProgressQuery,
@@ -96,6 +96,15 @@ async function describeProgress(handle: WorkflowHandle): Promise<LifecycleProgre
         progress.percent = 5 + (40 * beat.step) / beat.totalSteps;
         progress.detail = `step ${beat.step}/${beat.totalSteps}${beat.loss === null ? '' : `, loss ${beat.loss.toFixed(3)}`}`;
       }
+    }
+  }
+  if (progress.stage === 'evaluate') {
+    // The evaluation runs as a child workflow; its own progress query has the batch counts.
+    const child = handle.client.getHandle(`${handle.workflowId}/evaluate`);
+    const evaluation = await child.query(evaluationProgressQuery).catch(() => undefined);
+    if (evaluation && evaluation.totalBatches > 0) {
+      progress.percent = 55 + (35 * evaluation.completedBatches) / evaluation.totalBatches;
+      progress.detail = `${evaluation.completedBatches}/${evaluation.totalBatches} batches, ${evaluation.predictedRows} rows predicted, ${evaluation.cachedRows} cached`;
     }
   }
   return progress;
