@@ -2,11 +2,7 @@ import os from 'node:os';
 import { DefaultLogger, NativeConnection, Runtime, Worker, type WorkerOptions } from '@temporalio/worker';
 import { loadConfig, type WeftConfig } from '../lib/config/config';
 import { temporalTarget, unreachableMessage } from '../lib/temporal/connection';
-
-export type WorkerKind = 'orchestrator' | 'gpu' | 'registry';
-
-/** Printed on stdout once the worker polls its queue; `weft up` waits for it. */
-export const workerReadyMarker = 'weft-worker-ready';
+import { workerReadyMarker, type WorkerKind } from '../lib/temporal/stack';
 
 export interface WorkerContext {
   config: WeftConfig;

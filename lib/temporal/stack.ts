@@ -11,8 +11,8 @@ import { startDevServer, stopProcess, type DevServer } from './dev-server';
 export type WorkerKind = 'orchestrator' | 'gpu' | 'registry';
 export const workerKinds: WorkerKind[] = ['orchestrator', 'gpu', 'registry'];
 
-/** Must match workers/run-worker.ts. */
-const workerReadyMarker = 'weft-worker-ready';
+/** Printed on stdout by a worker process once it polls its queue (workers/run-worker.ts); startWorkerProcess waits for it. */
+export const workerReadyMarker = 'weft-worker-ready';
 
 export class StackError extends Error {
   readonly retryable = false;

@@ -9,16 +9,7 @@ import { smokeProgressQuery } from '../../workflows/contracts/smoke';
 import { taskQueues } from '../../workflows/contracts/task-queues';
 import type { smokePipelineWorkflow } from '../../workflows';
 import { temporalCliForTests } from '../support/temporal';
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMilliseconds = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMilliseconds;
-  while (Date.now() < deadline) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 250));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
-}
+import { waitFor } from '../support/wait';
 
 describe('embedded stack: dev server + three worker processes', () => {
   let home: string;
@@ -51,10 +42,14 @@ describe('embedded stack: dev server + three worker processes', () => {
       workflowId,
       args: [{ message: 'survive a restart', pauseMilliseconds: 6000 }],
     });
-    await waitFor('the run to reach its durable pause', async () => {
-      const progress = await handle.query(smokeProgressQuery);
-      return progress.stage === 'pause' ? progress : undefined;
-    });
+    await waitFor(
+      'the run to reach its durable pause',
+      async () => {
+        const progress = await handle.query(smokeProgressQuery);
+        return progress.stage === 'pause' ? progress : undefined;
+      },
+      60_000,
+    );
     await connection.close();
 
     // Kill the server hard mid-run and start it again on the same database file.

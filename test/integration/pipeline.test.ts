@@ -15,20 +15,7 @@ import { taskQueues } from '../../workflows/contracts/task-queues';
 import type { lifecyclePipelineWorkflow } from '../../workflows';
 import { requireBuiltModels } from '../support/models';
 import { weftAppSearchAttribute } from '../../workflows/contracts/search-attributes';
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  timeoutMilliseconds = 300_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMilliseconds;
-  while (Date.now() < deadline) {
-    const value = await probe().catch(() => undefined);
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
-}
+import { waitFor } from '../support/wait';
 
 function trainerProcesses(marker: string): string[] {
   try {
