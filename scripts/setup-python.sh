@@ -53,6 +53,9 @@ step base-chat "$models_dir/base-chat/hf/model.safetensors" \
   "$py" -m trainer.build_base_model --out "$models_dir/base-chat/hf" --onnx-out "$models_dir/base-chat/onnx"
 step base-chat-onnx "$models_dir/base-chat/onnx/weft-model.json" \
   "$py" -m trainer.export_onnx --model "$models_dir/base-chat/hf" --out "$models_dir/base-chat/onnx"
+# Folders exported before the in-graph greedy decoder existed get it added (export_onnx writes it for new ones).
+step base-chat-greedy-loop "$models_dir/base-chat/onnx/generate_greedy.onnx" \
+  "$py" -m trainer.export_greedy_loop --model-dir "$models_dir/base-chat/onnx" --check
 step minilm "$models_dir/minilm/onnx/weft-model.json" \
   "$py" -m trainer.export_embedding_model --out "$models_dir/minilm/onnx"
 step reference "$models_dir/reference.json" \

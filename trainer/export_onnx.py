@@ -288,6 +288,14 @@ def export_causal_lm(
             shutil.copy2(model_dir / name, staging / name)
     manifest = build_manifest(model, tokenizer, max_difference)
     (staging / "weft-model.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    # The in-graph greedy decoder (generate_greedy.onnx), checked token for token against the host loop.
+    from trainer.export_greedy_loop import LoopExportError, export_greedy_loop
+
+    try:
+        export_greedy_loop(staging, _sample_prompts(tokenizer)[0])
+    except LoopExportError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise ExportError(str(error)) from error
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
     return manifest

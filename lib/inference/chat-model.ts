@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { type ChatMessage, ChatTemplate } from './chat-template';
@@ -90,7 +91,17 @@ export interface GenerationResult {
 export interface ChatModelOptions extends SessionOptions {
   /** Most rows one forward pass carries; the rest of a larger generate() call joins as rows finish. Default 16. */
   maxBatchSize?: number;
+  /**
+   * Greedy rows without a token stream can decode inside onnxruntime through the folder's generate_greedy.onnx
+   * (an ONNX Loop around the same decoder): one session run per batch, the key/value cache never leaves the device.
+   * 'auto' (default) does so on CUDA, where the host loop would copy the cache to and from the GPU every step;
+   * 'always' on any provider; 'never' keeps the host loop. Without the file the host loop runs.
+   */
+  greedyInGraph?: 'auto' | 'always' | 'never';
 }
+
+/** The in-graph greedy decoder beside model.onnx (trainer/export_greedy_loop.py). */
+export const greedyLoopFileName = 'generate_greedy.onnx';
 
 const defaultMaxNewTokens = 256;
 const cacheKinds = ['key', 'value'] as const;
@@ -170,20 +181,34 @@ interface CacheSource {
 function layoutCache(sources: readonly CacheSource[], cacheLength: number): ort.Tensor[] {
   const tensorCount = sources[0].cache.length;
   const [, heads, , headDimension] = sources[0].cache[0].dims;
+  const { type } = sources[0].cache[0];
   return Array.from({ length: tensorCount }, (_, tensorIndex) => {
-    const target = new Float32Array(sources.length * heads * cacheLength * headDimension);
+    const target = newCacheData(type, sources.length * heads * cacheLength * headDimension);
     sources.forEach((source, row) => {
       const tensor = source.cache[tensorIndex];
       const sourceLength = tensor.dims[2];
-      const data = tensor.data as Float32Array;
+      const data = tensor.data as CacheData;
       for (let head = 0; head < heads; head++) {
         const from = ((source.batchIndex * heads + head) * sourceLength + sourceLength - source.length) * headDimension;
         const to = ((row * heads + head) * cacheLength + cacheLength - source.length) * headDimension;
         target.set(data.subarray(from, from + source.length * headDimension), to);
       }
     });
-    return new ort.Tensor('float32', target, [sources.length, heads, cacheLength, headDimension]);
+    return new ort.Tensor(type, target, [sources.length, heads, cacheLength, headDimension]);
   });
+}
+
+/** Key/value cache elements: float32, or float16 as raw 16-bit words (copied, never interpreted, by weft). */
+type CacheType = 'float32' | 'float16';
+type CacheData = Float32Array | Uint16Array;
+
+function newCacheData(type: string, length: number): CacheData {
+  return type === 'float16' ? new Uint16Array(length) : new Float32Array(length);
+}
+
+/** Rows generate_greedy.onnx decodes as the host loop would: greedy, no forced minimum, nobody streaming tokens. */
+function fitsGreedyLoop(row: RowState): boolean {
+  return row.parameters.temperature === 0 && row.parameters.minNewTokens === 0 && row.onToken === undefined;
 }
 
 /** Shared left padding worth a copy to drop: attention over it costs every later forward pass. */
@@ -199,6 +224,10 @@ export class ChatModelRuntime {
   private readonly feedsPositionIds: boolean;
   private readonly feedsCacheBranch: boolean;
   private readonly maxBatchSize: number;
+  private readonly cacheType: CacheType;
+  private readonly useGreedyLoop: boolean;
+  private greedyLoop: Promise<LoadedSession> | undefined;
+  private readonly sessionOptions: ChatModelOptions;
   readonly modelPath: string;
   /** sha256 of model.onnx. */
   readonly digest: string;
@@ -230,12 +259,26 @@ export class ChatModelRuntime {
       throw new ModelSignatureMismatchError(loaded.modelPath, 'outputs', expected.outputs, outputNames);
     }
     const cacheInput = this.session.inputMetadata.find((input) => input.name === 'past_key_values.0.key');
-    if (cacheInput?.isTensor && cacheInput.type !== 'float32') {
+    const cacheType = cacheInput?.isTensor ? cacheInput.type : 'float32';
+    if (cacheType !== 'float32' && cacheType !== 'float16') {
       throw new CorruptModelError(
         loaded.modelPath,
-        `its key/value cache is ${cacheInput.type}, and weft runs float32 exports; re-export the model in float32`,
+        `its key/value cache is ${cacheType}; weft runs float32 or float16 exports (trainer/export_onnx.py)`,
       );
     }
+    this.cacheType = cacheType;
+    const logitsOutput = this.session.outputMetadata.find((output) => output.name === 'logits');
+    if (logitsOutput?.isTensor && logitsOutput.type !== 'float32') {
+      throw new CorruptModelError(
+        loaded.modelPath,
+        `its logits are ${logitsOutput.type}; weft reads float32 logits (a float16 export casts them at the end)`,
+      );
+    }
+    const greedyInGraph = options.greedyInGraph ?? 'auto';
+    this.useGreedyLoop =
+      (greedyInGraph === 'always' || (greedyInGraph === 'auto' && loaded.executionProvider === 'cuda')) &&
+      existsSync(path.join(path.dirname(loaded.modelPath), greedyLoopFileName));
+    this.sessionOptions = options;
     this.feedsPositionIds = inputNames.includes('position_ids');
     this.feedsCacheBranch = inputNames.includes('use_cache_branch');
   }
@@ -401,10 +444,10 @@ export class ChatModelRuntime {
       );
     }
     if (this.feedsCacheBranch) feeds.use_cache_branch = new ort.Tensor('bool', [false], [1]);
-    const emptyCache = new Float32Array(0);
+    const emptyCache = newCacheData(this.cacheType, 0);
     for (let layer = 0; layer < numLayers; layer++) {
       for (const kind of cacheKinds) {
-        feeds[`past_key_values.${layer}.${kind}`] = new ort.Tensor('float32', emptyCache, [
+        feeds[`past_key_values.${layer}.${kind}`] = new ort.Tensor(this.cacheType, emptyCache, [
           1,
           numKeyValueHeads,
           0,
@@ -549,6 +592,10 @@ export class ChatModelRuntime {
     const batch: DecodingBatch = { rows: [], cache: [], cacheLength: 0 };
     for (;;) {
       const joining = batch.rows.length < maxBatchSize ? pull(maxBatchSize - batch.rows.length) : [];
+      if (batch.rows.length === 0 && joining.length > 0 && this.useGreedyLoop && joining.every(fitsGreedyLoop)) {
+        await this.decodeInGraph(joining, onFinished);
+        continue;
+      }
       if (joining.length > 0) await this.admitRows(batch, joining, onFinished);
       if (batch.rows.length > 0) await this.decodeStep(batch, onFinished);
       else if (joining.length === 0) return;
@@ -597,6 +644,75 @@ export class ChatModelRuntime {
         outcomes.clear();
       }
     }
+  }
+
+  /** True when greedy rows decode inside onnxruntime (generate_greedy.onnx) rather than step by step from here. */
+  get decodesInGraph(): boolean {
+    return this.useGreedyLoop;
+  }
+
+  private loadGreedyLoop(): Promise<LoadedSession> {
+    this.greedyLoop ??= loadSession(
+      path.join(path.dirname(this.modelPath), greedyLoopFileName),
+      `Greedy decoder ${greedyLoopFileName}`,
+      { ...this.sessionOptions, executionProvider: this.executionProvider },
+    );
+    return this.greedyLoop;
+  }
+
+  /**
+   * Decodes greedy rows in one session run of generate_greedy.onnx: the prompts left-padded into one prefill, then
+   * an ONNX Loop of decode steps that ends when every row has produced a stop token or after the longest row's
+   * budget. Only the chosen tokens come back; each row then takes its own tokens up to its stop (token or string)
+   * or length, exactly as the host loop would for the same logits.
+   */
+  private async decodeInGraph(rows: readonly RowState[], onFinished: (row: RowState) => void): Promise<void> {
+    const { session } = await this.loadGreedyLoop();
+    const startedAt = performance.now();
+    const size = rows.length;
+    const width = Math.max(...rows.map((row) => row.promptIds.length));
+    const ids = new BigInt64Array(size * width).fill(BigInt(this.description.padTokenId));
+    const mask = new BigInt64Array(size * width);
+    const positions = new BigInt64Array(size * width);
+    rows.forEach((row, rowIndex) => {
+      row.startedAt = startedAt;
+      const padding = width - row.promptIds.length;
+      row.promptIds.forEach((token, index) => {
+        const at = rowIndex * width + padding + index;
+        ids[at] = BigInt(token);
+        mask[at] = 1n;
+        positions[at] = BigInt(index);
+      });
+    });
+    const steps = Math.max(
+      ...rows.map((row) => Math.min(row.parameters.maxNewTokens, this.description.maxPositions - row.promptIds.length)),
+    );
+    const eos = this.description.eosTokenIds.length > 0 ? this.description.eosTokenIds : [-1];
+    let outputs: ort.InferenceSession.ReturnType;
+    try {
+      outputs = await session.run({
+        prompt_ids: new ort.Tensor('int64', ids, [size, width]),
+        prompt_attention_mask: new ort.Tensor('int64', mask, [size, width]),
+        prompt_position_ids: new ort.Tensor('int64', positions, [size, width]),
+        max_new_tokens: new ort.Tensor('int64', BigInt64Array.of(BigInt(steps)), []),
+        eos_token_ids: new ort.Tensor('int64', BigInt64Array.from(eos, BigInt), [eos.length]),
+        pad_token_id: new ort.Tensor('int64', BigInt64Array.of(BigInt(this.description.padTokenId)), []),
+      });
+    } catch (error) {
+      throw new InferenceRunError(path.join(path.dirname(this.modelPath), greedyLoopFileName), error);
+    }
+    const tokens = outputs.tokens as ort.Tensor;
+    const data = tokens.data as BigInt64Array;
+    const ranSteps = tokens.dims[0];
+    rows.forEach((row, rowIndex) => {
+      row.peakBatchSize = Math.max(row.peakBatchSize, size);
+      for (let step = 0; step < ranSteps && row.finishReason === undefined; step++) {
+        this.acceptToken(row, Number(data[step * size + rowIndex]));
+      }
+      // The loop stops only when every row has stopped or the budget is spent, so a row is finished here.
+      row.finishReason ??= 'length';
+      onFinished(row);
+    });
   }
 
   /** Picks the row's next token from its logits at `offset`, with stop tokens masked before minNewTokens. */

@@ -42,7 +42,7 @@ const weftCausalSchema = z.object({
   bos_token_id: z.number().int().nullish(),
   eos_token_ids: z.array(z.number().int()).min(1),
   pad_token_id: z.number().int().nullish(),
-  dtype: z.literal('float32').default('float32'),
+  dtype: z.enum(['float32', 'float16']).default('float32'),
   max_positions: z.number().int().positive(),
 });
 

@@ -150,4 +150,72 @@ describe('chat model generation', () => {
     expect(viaBatcher.map((result) => result.timings.batchSize)).toEqual([4, 4, 4, 4]);
     await batcher.close();
   });
+
+  describe('in-graph greedy decoding (generate_greedy.onnx)', () => {
+    let inGraph: ChatModelRuntime;
+    let hostLoop: ChatModelRuntime;
+
+    beforeAll(async () => {
+      inGraph = await loadChatModel(chatModelDirectory, { greedyInGraph: 'always' });
+      hostLoop = await loadChatModel(chatModelDirectory, { greedyInGraph: 'never' });
+      expect(inGraph.decodesInGraph).toBe(true);
+      expect(hostLoop.decodesInGraph).toBe(false);
+    });
+
+    it("gives transformers' greedy tokens, alone and as a left-padded batch", async () => {
+      for (const expected of reference.generations) {
+        const result = await inGraph.generate({ messages: expected.messages, maxNewTokens: reference.max_new_tokens });
+        expect(result.tokenIds).toEqual(expected.output_ids);
+        expect(result.text).toBe(expected.text);
+      }
+      const batched = await inGraph.generate(
+        reference.generations.map((generation) => ({ messages: generation.messages })),
+        { maxNewTokens: reference.max_new_tokens },
+      );
+      expect(batched.map((result) => result.tokenIds)).toEqual(reference.generations.map((g) => g.output_ids));
+      expect(batched.every((result) => result.timings.batchSize === reference.generations.length)).toBe(true);
+    });
+
+    it('matches the host loop row by row: own budgets, stop strings, stop tokens and finish reasons', async () => {
+      const full = await hostLoop.generate({ messages: reference.generations[0].messages, maxNewTokens: 24 });
+      const stop = ` ${full.text.trim().split(/\s+/)[2]}`;
+      const requests = [
+        { messages: reference.generations[0].messages, maxNewTokens: 24, stopStrings: [stop] },
+        { messages: reference.generations[1].messages, maxNewTokens: 1 },
+        { messages: reference.generations[2].messages, maxNewTokens: 40 },
+        { prompt: 'Sea level rises as', maxNewTokens: 7 },
+      ];
+      const expected = await hostLoop.generate(requests);
+      const got = await inGraph.generate(requests);
+      expect(got.map((r) => [r.tokenIds, r.text, r.finishReason])).toEqual(
+        expected.map((r) => [r.tokenIds, r.text, r.finishReason]),
+      );
+      expect(got[0].finishReason).toBe('stop');
+      expect(got[1].completionTokens).toBe(1);
+    });
+
+    it('leaves sampled, streamed and min-new-token rows to the host loop, with the same results', async () => {
+      const messages = reference.generations[2].messages;
+      const sampled = { messages, temperature: 0.9, seed: 7, maxNewTokens: 12 };
+      expect((await inGraph.generate(sampled)).tokenIds).toEqual((await hostLoop.generate(sampled)).tokenIds);
+      const streamed: number[] = [];
+      const result = await inGraph.generate({ messages, maxNewTokens: 8, onToken: (e) => streamed.push(e.tokenId) });
+      expect(streamed).toEqual(result.tokenIds);
+      const forced = { messages, maxNewTokens: 10, minNewTokens: 10 };
+      expect((await inGraph.generate(forced)).completionTokens).toBe(10);
+    });
+
+    it('serves the micro-batcher: concurrent greedy requests decode in one graph run and match direct calls', async () => {
+      const batcher = createMicroBatcher(inGraph, { maxBatchSize: 4, maxWaitMs: 20 });
+      const requests = reference.generations.slice(0, 4).map((generation) => ({
+        messages: generation.messages,
+        maxNewTokens: 12,
+      }));
+      const direct = await hostLoop.generate(requests);
+      const viaBatcher = await Promise.all(requests.map((request) => batcher.generate(request)));
+      expect(viaBatcher.map((result) => result.tokenIds)).toEqual(direct.map((result) => result.tokenIds));
+      expect(viaBatcher.map((result) => result.timings.batchSize)).toEqual([4, 4, 4, 4]);
+      await batcher.close();
+    });
+  });
 });
