@@ -56,6 +56,9 @@ step base-chat-onnx "$models_dir/base-chat/onnx/weft-model.json" \
 # Folders exported before the in-graph greedy decoder existed get it added (export_onnx writes it for new ones).
 step base-chat-greedy-loop "$models_dir/base-chat/onnx/generate_greedy.onnx" \
   "$py" -m trainer.export_greedy_loop --model-dir "$models_dir/base-chat/onnx" --check
+# The same weights exported in float16 (what a GPU deployment runs): the runtime's float16 path is tested on it.
+step base-chat-fp16 "$models_dir/base-chat/onnx-fp16/weft-model.json" \
+  "$py" -m trainer.export_onnx --model "$models_dir/base-chat/hf" --out "$models_dir/base-chat/onnx-fp16" --dtype float16
 step minilm "$models_dir/minilm/onnx/weft-model.json" \
   "$py" -m trainer.export_embedding_model --out "$models_dir/minilm/onnx"
 step reference "$models_dir/reference.json" \

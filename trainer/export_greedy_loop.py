@@ -3,22 +3,22 @@
     python -m trainer.export_greedy_loop --model-dir <onnx folder> [--check]
 
 Why: onnxruntime-node hands every output back to JavaScript, so a host-driven decode loop on a GPU copies the
-whole key/value cache device -> host -> device on every step. generate_greedy.onnx runs the steps in one
-session.run(): the cache stays where the execution provider keeps it, and only the chosen tokens come back.
+whole key/value cache device -> host -> device on every step. generate_greedy.onnx runs prefill and every decode
+step in one session.run(): the cache stays where the execution provider keeps it; only the tokens come back.
 
-    inputs   start_token int64 [batch, 1]          the token the prefill chose (the first generated token)
-             start_attention_mask int64 [batch, past+1]  the prefill mask plus a column of ones for start_token
-             start_position_ids int64 [batch, 1]   position id of start_token
-             start_past.{i}.key / .value           the prefill's present tensors [batch, kv heads, past, head dim]
-             start_finished bool [batch, 1]        rows already finished (start_token was a stop token)
-             max_steps int64 []                    most further tokens (the loop's trip count)
-             eos_token_ids int64 [n]               stop tokens
-             pad_token_id int64 []                 emitted by rows after they finished
-    outputs  tokens int64 [steps, batch, 1]        the tokens after start_token; the loop ends early once every
-                                                   row has produced a stop token
+    inputs   prompt_ids int64 [batch, prompt]             left-padded prompts
+             prompt_attention_mask int64 [batch, prompt]  0 on padding
+             prompt_position_ids int64 [batch, prompt]    cumsum(mask) - 1, clipped at 0
+             max_new_tokens int64 []                      the loop's trip count
+             eos_token_ids int64 [n]                      stop tokens ([-1]: none)
+             pad_token_id int64 []                        emitted by rows after they stopped
+    outputs  tokens int64 [steps, batch, 1]               generated tokens; the loop ends early once every row
+                                                          has produced a stop token
 
-The decoder's nodes become the loop body unchanged and its weights stay initializers of the outer graph, so the
-greedy choice (ArgMax over the last logits) is exactly the host loop's for the same logits.
+Iteration 0 is the prefill (the whole prompt, an empty cache built in the graph); each later one feeds the previous
+token. The decoder's nodes are the loop body unchanged and its weights stay initializers of the outer graph, so
+the greedy choice (ArgMax of the last position's logits) is the host loop's for the same logits. The weights are
+stored a second time (the file does not refer to model.onnx's).
 """
 
 from __future__ import annotations
@@ -241,7 +241,8 @@ def greedy_reference(session, manifest: dict, prompt: list[int], steps: int) -> 
     input_ids = np.array([prompt], dtype=np.int64)
     mask = np.ones_like(input_ids)
     positions = np.arange(len(prompt), dtype=np.int64)[None, :]
-    past = [np.zeros((1, kv_heads, 0, head_dim), dtype=np.float32) for _ in range(2 * num_layers)]
+    cache_dtype = np.float16 if session.get_inputs()[3].type == "tensor(float16)" else np.float32
+    past = [np.zeros((1, kv_heads, 0, head_dim), dtype=cache_dtype) for _ in range(2 * num_layers)]
     tokens = []
     for _ in range(steps):
         feeds = {"input_ids": input_ids, "attention_mask": mask, "position_ids": positions}

@@ -28,6 +28,8 @@ import torch
 
 MANIFEST_FORMAT = "weft-onnx-causal-lm/1"
 DEFAULT_TOLERANCE = 1e-3
+# Largest |logit difference| to PyTorch's float32 logits an export may show, per exported dtype.
+DTYPE_TOLERANCE = {"float32": DEFAULT_TOLERANCE, "float16": 0.25}
 COPIED_FILES = [
     "config.json",
     "generation_config.json",
@@ -128,14 +130,29 @@ def load_causal_lm(model_dir: Path):
     return model
 
 
-def _export_graph(model, onnx_path: Path, opset: int) -> None:
+class Float32Logits(torch.nn.Module):
+    """A float16 export still hands float32 logits to the runtime (weft reads logits as float32)."""
+
+    def __init__(self, decoder: torch.nn.Module):
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, input_ids, attention_mask, position_ids, *past_flat):
+        logits, *present = self.decoder(input_ids, attention_mask, position_ids, *past_flat)
+        return (logits.float(), *present)
+
+
+def export_graph(model, onnx_path: Path, opset: int = 17) -> None:
+    """Traces the decoder with past in the model's own dtype and device (float16 weights and cache give a float16
+    export with float32 logits). Models over 2 GB are written with their weights in side files."""
     dimensions = model_dimensions(model.config)
+    device = next(model.parameters()).device
     batch, query, past = 2, 3, 4
-    input_ids = torch.randint(5, model.config.vocab_size, (batch, query), dtype=torch.long)
-    attention_mask = torch.ones((batch, past + query), dtype=torch.long)
-    position_ids = torch.arange(past, past + query, dtype=torch.long)[None, :].repeat(batch, 1)
+    input_ids = torch.randint(5, model.config.vocab_size, (batch, query), dtype=torch.long, device=device)
+    attention_mask = torch.ones((batch, past + query), dtype=torch.long, device=device)
+    position_ids = torch.arange(past, past + query, dtype=torch.long, device=device)[None, :].repeat(batch, 1)
     past_shape = (batch, dimensions["num_kv_heads"], past, dimensions["head_dim"])
-    past_flat = [torch.randn(past_shape) for _ in range(2 * dimensions["num_layers"])]
+    past_flat = [torch.randn(past_shape, dtype=model.dtype, device=device) for _ in range(2 * dimensions["num_layers"])]
     input_names, output_names = input_output_names(dimensions["num_layers"])
     dynamic_axes: dict[str, dict[int, str]] = {
         "input_ids": {0: "batch_size", 1: "sequence_length"},
@@ -147,9 +164,12 @@ def _export_graph(model, onnx_path: Path, opset: int) -> None:
         dynamic_axes[name] = {0: "batch_size", 2: "past_sequence_length"}
     for name in output_names[1:]:
         dynamic_axes[name] = {0: "batch_size", 2: "total_sequence_length"}
+    decoder = DecoderWithPast(model)
+    if model.dtype != torch.float32:
+        decoder = Float32Logits(decoder)
     with torch.no_grad():
         torch.onnx.export(
-            DecoderWithPast(model),
+            decoder,
             (input_ids, attention_mask, position_ids, *past_flat),
             str(onnx_path),
             input_names=input_names,
@@ -177,18 +197,19 @@ def _sample_prompts(tokenizer) -> list[list[int]]:
 
 
 def verify_export(model, tokenizer, onnx_path: Path, decode_steps: int = 2) -> float:
-    """Max |logit difference| between onnxruntime and PyTorch over a prefill + greedy decode steps of
-    one prompt, and over a left-padded batch of two prompts."""
+    """Max |logit difference| between onnxruntime and PyTorch (the float32 model) over a prefill + greedy decode
+    steps of one prompt, and over a left-padded batch of two prompts."""
     import onnxruntime
 
     dimensions = model_dimensions(model.config)
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    cache_dtype = np.float16 if session.get_inputs()[3].type == "tensor(float16)" else np.float32
     input_names, output_names = input_output_names(dimensions["num_layers"])
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
     def empty_past(batch: int) -> list[np.ndarray]:
         shape = (batch, dimensions["num_kv_heads"], 0, dimensions["head_dim"])
-        return [np.zeros(shape, dtype=np.float32) for _ in range(2 * dimensions["num_layers"])]
+        return [np.zeros(shape, dtype=cache_dtype) for _ in range(2 * dimensions["num_layers"])]
 
     def run_onnx(input_ids: np.ndarray, attention_mask: np.ndarray, past: list[np.ndarray]):
         feeds = {
@@ -244,7 +265,7 @@ def _token_id_list(value: Any) -> list[int]:
     return [int(v) for v in value] if isinstance(value, (list, tuple)) else [int(value)]
 
 
-def build_manifest(model, tokenizer, max_difference: float) -> dict[str, Any]:
+def build_manifest(model, tokenizer, max_difference: float, dtype: str = "float32") -> dict[str, Any]:
     config = model.config
     generation_config = getattr(model, "generation_config", None)
     eos_ids = _token_id_list(getattr(generation_config, "eos_token_id", None)) or _token_id_list(config.eos_token_id)
@@ -255,16 +276,22 @@ def build_manifest(model, tokenizer, max_difference: float) -> dict[str, Any]:
         "bos_token_id": config.bos_token_id,
         "eos_token_ids": eos_ids,
         "pad_token_id": pad_token_id,
-        "dtype": "float32",
+        "dtype": dtype,
         "max_positions": config.max_position_embeddings,
         "export_check": {"max_abs_logit_diff": max_difference},
     }
 
 
 def export_causal_lm(
-    model_dir: Path, out_dir: Path, opset: int = 17, tolerance: float = DEFAULT_TOLERANCE
+    model_dir: Path,
+    out_dir: Path,
+    opset: int = 17,
+    tolerance: float | None = None,
+    dtype: str = "float32",
 ) -> dict[str, Any]:
-    """Export, verify, then publish out_dir atomically. Returns the weft-model.json manifest."""
+    """Export, verify, then publish out_dir atomically. Returns the weft-model.json manifest. dtype float16
+    halves the weights and the key/value cache (for GPUs; logits stay float32), checked against the float32
+    PyTorch model with a float16 tolerance."""
     from transformers import AutoTokenizer
 
     model_dir, out_dir = Path(model_dir), Path(out_dir)
@@ -278,7 +305,14 @@ def export_causal_lm(
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     onnx_path = staging / "model.onnx"
-    _export_graph(model, onnx_path, opset)
+    if tolerance is None:
+        tolerance = DTYPE_TOLERANCE[dtype]
+    if dtype == "float16":
+        import copy
+
+        export_graph(copy.deepcopy(model).half(), onnx_path, opset)
+    else:
+        export_graph(model, onnx_path, opset)
     max_difference = verify_export(model, tokenizer, onnx_path)
     if not max_difference <= tolerance:
         shutil.rmtree(staging, ignore_errors=True)
@@ -286,7 +320,7 @@ def export_causal_lm(
     for name in COPIED_FILES:
         if (model_dir / name).exists():
             shutil.copy2(model_dir / name, staging / name)
-    manifest = build_manifest(model, tokenizer, max_difference)
+    manifest = build_manifest(model, tokenizer, max_difference, dtype)
     (staging / "weft-model.json").write_text(json.dumps(manifest, indent=2) + "\n")
     # The in-graph greedy decoder (generate_greedy.onnx), checked token for token against the host loop.
     from trainer.export_greedy_loop import LoopExportError, export_greedy_loop
@@ -310,10 +344,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--model", type=Path, required=True, help="Hugging Face model folder")
     parser.add_argument("--out", type=Path, required=True, help="output folder (replaced when the export passes)")
     parser.add_argument("--opset", type=int, default=17)
-    parser.add_argument("--tolerance", type=float, default=DEFAULT_TOLERANCE)
+    parser.add_argument("--tolerance", type=float, default=None, help="default: 1e-3 (float32), 0.25 (float16)")
+    parser.add_argument("--dtype", choices=["float32", "float16"], default="float32")
     args = parser.parse_args(argv)
     try:
-        manifest = export_causal_lm(args.model, args.out, args.opset, args.tolerance)
+        manifest = export_causal_lm(args.model, args.out, args.opset, args.tolerance, args.dtype)
     except ExportError as error:
         print(json.dumps({"event": "error", "kind": "export_failed", "message": str(error)}), flush=True)
         sys.exit(1)

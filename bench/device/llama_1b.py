@@ -110,19 +110,27 @@ def padded_tokenizer(out: Path, vocab_size: int) -> None:
             shutil.copy2(source / name, out / name)
 
 
-class Float32Logits(torch.nn.Module):
+class ListPast(torch.nn.Module):
+    """The past as one list argument: torch.export's dynamic shapes are given per argument."""
+
     def __init__(self, decoder):
         super().__init__()
         self.decoder = decoder
 
-    def forward(self, input_ids, attention_mask, position_ids, *past):
-        logits, *present = self.decoder(input_ids, attention_mask, position_ids, *past)
-        return (logits.float(), *present)
+    def forward(self, input_ids, attention_mask, position_ids, past):
+        return self.decoder(input_ids, attention_mask, position_ids, *past)
 
 
-def export_onnx(model, out: Path, opset: int = 17) -> Path:
-    from trainer.export_onnx import DecoderWithPast, input_output_names
+def export_onnx(model, out: Path, opset: int = 17, exporter: str = "torchscript") -> Path:
+    """model.onnx of the decoder with past, in the model's dtype, under <out>/raw (weights in side files)."""
+    from trainer.export_onnx import DecoderWithPast, Float32Logits, export_graph, input_output_names
 
+    raw = out / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    if exporter == "torchscript":
+        export_graph(model, raw / "model.onnx", opset)
+        return raw / "model.onnx"
+    # torch.export-based exporter: dynamic shapes per argument, so the past travels as one list.
     config = model.config
     head_dim = config.hidden_size // config.num_attention_heads
     batch, query, past = 2, 3, 4
@@ -135,29 +143,21 @@ def export_onnx(model, out: Path, opset: int = 17) -> Path:
         for _ in range(2 * config.num_hidden_layers)
     ]
     input_names, output_names = input_output_names(config.num_hidden_layers)
-    dynamic_axes = {
-        "input_ids": {0: "batch_size", 1: "sequence_length"},
-        "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
-        "position_ids": {0: "batch_size", 1: "sequence_length"},
-        "logits": {0: "batch_size", 1: "sequence_length"},
-    }
-    for name in input_names[3:]:
-        dynamic_axes[name] = {0: "batch_size", 2: "past_sequence_length"}
-    for name in output_names[1:]:
-        dynamic_axes[name] = {0: "batch_size", 2: "total_sequence_length"}
-    raw = out / "raw"
-    raw.mkdir(parents=True, exist_ok=True)
+    auto = torch.export.Dim.AUTO
+    flat = {0: auto, 1: auto}
+    cache = {0: auto, 2: auto}
     with torch.no_grad():
         torch.onnx.export(
-            Float32Logits(DecoderWithPast(model)),
-            (input_ids, attention_mask, position_ids, *past_flat),
+            ListPast(Float32Logits(DecoderWithPast(model))),
+            (input_ids, attention_mask, position_ids, past_flat),
             str(raw / "model.onnx"),
             input_names=input_names,
             output_names=output_names,
-            dynamic_axes=dynamic_axes,
-            opset_version=opset,
-            do_constant_folding=True,
-            dynamo=False,
+            dynamic_shapes=(flat, flat, flat, [cache] * len(past_flat)),
+            opset_version=max(opset, 18),
+            dynamo=True,
+            external_data=True,
+            optimize=True,
         )
     return raw / "model.onnx"
 
@@ -168,6 +168,13 @@ def main() -> None:
     parser.add_argument("--new-tokens", type=int, default=128)
     parser.add_argument("--prompt-tokens", type=int, default=128)
     parser.add_argument("--skip-export", action="store_true")
+    parser.add_argument(
+        "--exporter",
+        choices=["torchscript", "dynamo"],
+        default="torchscript",
+        help="torch.onnx's TorchScript tracer (trainer.export_onnx's) or its dynamo exporter (fewer shape nodes)",
+    )
+    parser.add_argument("--skip-pytorch", action="store_true", help="export only (pytorch.json must exist)")
     parser.add_argument("--smoke", action="store_true", help="a 2-layer model of the same vocabulary, CPU allowed")
     args = parser.parse_args()
     if args.smoke:
@@ -199,11 +206,14 @@ def main() -> None:
         "prompts": prompts.tolist(),
         "pytorch": {},
     }
-    for batch in (1, 32):
-        timing = pytorch_generate_timings(model, prompts[:batch], args.new_tokens)
-        results["pytorch"][f"batch{batch}"] = timing
-        log(event="pytorch", **{k: v for k, v in timing.items() if k != "output_ids"})
-    (args.out / "pytorch.json").write_text(json.dumps(results))
+    if args.skip_pytorch:
+        results = json.loads((args.out / "pytorch.json").read_text())
+    else:
+        for batch in (1, 32):
+            timing = pytorch_generate_timings(model, prompts[:batch], args.new_tokens)
+            results["pytorch"][f"batch{batch}"] = timing
+            log(event="pytorch", **{k: v for k, v in timing.items() if k != "output_ids"})
+        (args.out / "pytorch.json").write_text(json.dumps(results))
     if args.skip_export:
         return
 
@@ -221,7 +231,7 @@ def main() -> None:
         )[:, prompts.shape[1] :]
     results["pytorch_float16_greedy_16"] = reference.tolist()
     (args.out / "pytorch.json").write_text(json.dumps(results))
-    raw_path = export_onnx(model, args.out)
+    raw_path = export_onnx(model, args.out, exporter=args.exporter)
     log(event="exported", seconds=round(time.perf_counter() - started, 1))
     started = time.perf_counter()
     folder = args.out / "onnx"

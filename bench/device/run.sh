@@ -4,6 +4,7 @@
 #   run.sh llama        build the 1.1B speed model and time PyTorch eager (bench/device/llama_1b.py); start it
 #                       detached (setsid) in an early call so it runs while parts travel
 #   run.sh probe        does onnxruntime-node load the CUDA provider? (a session on the demo chat model)
+#   run.sh profile      onnxruntime's profile of generate_greedy.onnx steps (bench/device/profile-decode.ts)
 #   run.sh decode       weft's decoders on the 1.1B model vs PyTorch (bench/device/decode-bench.ts)
 #   run.sh evaluate [demo|compare|all]
 #                       demo: the lifecycle on the GPU (fine-tune `gpu` config + evaluations through the workers);
@@ -98,7 +99,7 @@ probe() {
 decode() {
   environment
   [ -e "$llama/onnx/generate_greedy.onnx" ] || { say "no 1.1B model yet: see $results/llama.log"; tail -n 5 "$results/llama.log"; return 1; }
-  WEFT_EXECUTION_PROVIDER=cuda node node_modules/tsx/dist/cli.mjs bench/device/decode-bench.ts \
+  WEFT_EXECUTION_PROVIDER=cuda node_modules/.bin/tsx bench/device/decode-bench.ts \
     --model "$llama/onnx" --pytorch "$llama/pytorch.json" --out "$results/decode.json" 2>&1 | tee "$results/decode.log"
 }
 
@@ -140,12 +141,12 @@ evaluate() {
   # (the first loads the models into the worker).
   for provider in cuda cpu; do
     with_stack "$provider" bash -c "
-      bin/weft evaluate --fresh --json > '$results/evaluate-$provider-warmup.out' 2>&1
+      bin/weft evaluate --dataset data/climate/qa-eval.jsonl --fresh --json > '$results/evaluate-$provider-warmup.out' 2>&1
       started=\$(date +%s.%N)
-      bin/weft evaluate --fresh --json > '$results/evaluate-$provider.out' 2>&1
+      bin/weft evaluate --dataset data/climate/qa-eval.jsonl --fresh --json > '$results/evaluate-$provider.out' 2>&1
       awk \"BEGIN { print \$(date +%s.%N) - \$started }\" > '$results/evaluate-$provider.seconds'
       started=\$(date +%s.%N)
-      bin/weft evaluate --fresh --json --batch-size 40 --parallel 2 > '$results/evaluate-$provider-b40.out' 2>&1
+      bin/weft evaluate --dataset data/climate/qa-eval.jsonl --fresh --json --batch-size 40 --parallel 2 > '$results/evaluate-$provider-b40.out' 2>&1
       awk \"BEGIN { print \$(date +%s.%N) - \$started }\" > '$results/evaluate-$provider-b40.seconds'
     "
     cp -r "$WEFT_HOME/logs" "$results/logs-evaluate-$provider" 2>/dev/null
@@ -163,10 +164,14 @@ collect() {
 
 case "${1:-}" in
   stage) stage "$2" ;;
-  llama) PYTHONUNBUFFERED=1 python3 bench/device/llama_1b.py --out "$llama" ;;
+  llama) shift; PYTHONUNBUFFERED=1 python3 bench/device/llama_1b.py --out "$llama" "$@" ;;
+  profile)
+    environment
+    WEFT_EXECUTION_PROVIDER=${WEFT_EXECUTION_PROVIDER:-cuda} node_modules/.bin/tsx bench/device/profile-decode.ts \
+      --model "$llama/onnx" 2>&1 | tee "$results/profile.log" ;;
   probe) probe ;;
   decode) decode ;;
   evaluate) evaluate "${2:-all}" ;;
   collect) collect ;;
-  *) sed -n '2,11p' "$0"; exit 2 ;;
+  *) sed -n '2,13p' "$0"; exit 2 ;;
 esac

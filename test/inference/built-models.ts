@@ -8,6 +8,8 @@ export const modelsDirectory = path.resolve(
   process.env.WEFT_MODELS_DIR ?? path.join(process.env.WEFT_HOME ?? path.join(projectRoot, '.weft'), 'models'),
 );
 export const chatModelDirectory = path.join(modelsDirectory, 'base-chat', 'onnx');
+/** The same weights exported in float16 (trainer/export_onnx.py --dtype float16). */
+export const chatModelFloat16Directory = path.join(modelsDirectory, 'base-chat', 'onnx-fp16');
 export const embeddingModelDirectory = path.join(modelsDirectory, 'minilm', 'onnx');
 export const referencePath = path.join(modelsDirectory, 'reference.json');
 export const pythonPath = process.env.WEFT_PYTHON ?? path.join(projectRoot, '.venv', 'bin', 'python');
@@ -29,6 +31,8 @@ export interface Reference {
 export function requireBuiltModels(): Reference {
   const required = [
     path.join(chatModelDirectory, 'model.onnx'),
+    path.join(chatModelDirectory, 'generate_greedy.onnx'),
+    path.join(chatModelFloat16Directory, 'model.onnx'),
     path.join(embeddingModelDirectory, 'model.onnx'),
     referencePath,
   ];

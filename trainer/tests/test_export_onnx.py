@@ -99,3 +99,71 @@ def test_left_padding_gives_the_same_next_token_logits(session, exported):
     step_batch, _ = _run(session, manifest, token, np.concatenate([mask, np.ones((2, 1), np.int64)], 1), batch_past)
     step_alone, _ = _run(session, manifest, token[:1], np.ones((1, 4), np.int64), alone_past)
     assert np.abs(step_batch[0, -1] - step_alone[0, -1]).max() < 1e-4
+
+
+def test_greedy_loop_decodes_like_the_host_loop_and_stops_on_a_stop_token(exported):
+    import onnxruntime
+
+    from trainer.export_greedy_loop import LOOP_FILE, greedy_reference
+
+    out_dir, manifest = exported
+    decoder = onnxruntime.InferenceSession(str(out_dir / "model.onnx"), providers=["CPUExecutionProvider"])
+    looped = onnxruntime.InferenceSession(str(out_dir / LOOP_FILE), providers=["CPUExecutionProvider"])
+    prompts = [[5, 17, 42, 99, 7], [21, 22, 23]]
+    expected = [greedy_reference(decoder, {**manifest, "eos_token_ids": []}, prompt, 10) for prompt in prompts]
+    width = max(len(p) for p in prompts)
+    ids = np.array([[2] * (width - len(p)) + p for p in prompts], dtype=np.int64)
+    mask = np.array([[0] * (width - len(p)) + [1] * len(p) for p in prompts], dtype=np.int64)
+    feeds = {
+        "prompt_ids": ids,
+        "prompt_attention_mask": mask,
+        "prompt_position_ids": position_ids_for(mask, width),
+        "max_new_tokens": np.array(10, dtype=np.int64),
+        "eos_token_ids": np.array([-1], dtype=np.int64),
+        "pad_token_id": np.array(2, dtype=np.int64),
+    }
+    (tokens,) = looped.run(["tokens"], feeds)
+    assert tokens.shape == (10, 2, 1)
+    assert [list(tokens[:, row, 0]) for row in range(2)] == expected
+    # Row 0's first token as the only stop token: row 0 stops at once and pads from then on, row 1 runs until it
+    # produces that token too (or its budget ends), and the loop ends as soon as every row has stopped.
+    stop = expected[0][0]
+    (tokens,) = looped.run(["tokens"], {**feeds, "eos_token_ids": np.array([stop], dtype=np.int64)})
+    row1_steps = expected[1].index(stop) + 1 if stop in expected[1] else 10
+    assert tokens.shape[0] == row1_steps
+    assert tokens[0, 0, 0] == stop and set(tokens[1:, 0, 0]) <= {2}
+    assert list(tokens[:, 1, 0]) == expected[1][:row1_steps]
+    alone = {k: v[:1] for k, v in feeds.items() if k.startswith("prompt_")}
+    (tokens,) = looped.run(["tokens"], {**feeds, **alone, "eos_token_ids": np.array([stop], dtype=np.int64)})
+    assert tokens.shape == (1, 1, 1)
+
+
+def test_greedy_loop_refuses_a_graph_without_the_decoder_contract(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    from trainer.export_greedy_loop import LoopExportError, build_greedy_loop
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "not_a_decoder",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])],
+    )
+    with pytest.raises(LoopExportError, match="decoder-with-past contract"):
+        build_greedy_loop(helper.make_model(graph))
+
+
+def test_float16_export_halves_the_weights_keeps_float32_logits_and_tracks_pytorch(tiny_model_dir, tmp_path, exported):
+    import onnxruntime
+
+    manifest = export_causal_lm(tiny_model_dir, tmp_path / "fp16", dtype="float16")
+    assert manifest["dtype"] == "float16"
+    assert 0 < manifest["export_check"]["max_abs_logit_diff"] <= 0.25
+    session = onnxruntime.InferenceSession(str(tmp_path / "fp16" / "model.onnx"), providers=["CPUExecutionProvider"])
+    types = {value.name: value.type for value in session.get_inputs() + session.get_outputs()}
+    assert types["past_key_values.0.key"] == "tensor(float16)" and types["present.0.value"] == "tensor(float16)"
+    assert types["logits"] == "tensor(float)"
+    size32 = (exported[0] / "model.onnx").stat().st_size
+    # Half the weight bytes; the graph itself does not shrink, and weighs a lot in a model this small.
+    assert (tmp_path / "fp16" / "model.onnx").stat().st_size < 0.75 * size32
