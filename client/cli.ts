@@ -4,6 +4,7 @@ import { registerPipelineCommands } from './commands/pipeline-commands';
 import { registerScheduleCommands } from './commands/schedule-commands';
 import { registerRunCommands } from './commands/run-commands';
 import { registerDemoCommands } from './commands/demo-commands';
+import { registerDoctorCommands } from './commands/doctor-commands';
 import { registerRagCommands } from './commands/rag-commands';
 import { registerServeCommands } from './commands/serve-commands';
 import { registerStackCommands } from './commands/stack-commands';
@@ -26,6 +27,7 @@ export function buildProgram(): Command {
   registerDemoCommands(program);
   registerRagCommands(program);
   registerServeCommands(program);
+  registerDoctorCommands(program);
   return program;
 }
 
@@ -33,7 +35,8 @@ export async function runCli(argv: string[]): Promise<number> {
   const program = buildProgram().exitOverride();
   try {
     await program.parseAsync(argv);
-    return 0;
+    // A command that reports a failure without throwing (weft doctor) sets process.exitCode.
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
     process.stderr.write(`weft: ${error instanceof Error ? error.message : String(error)}\n`);

@@ -27,3 +27,5 @@ export { Tokenizer } from './tokenizer/tokenizer';
 export type { DecodeOptions, EncodeOptions, Encoding } from './tokenizer/tokenizer';
 export * from './errors';
 export { ragMessages, ragSystemPrompt } from './rag-prompt';
+export { checkCudaProvider, cudaProviderLibraries } from './cuda-check';
+export type { CudaProviderReport } from './cuda-check';

@@ -107,7 +107,7 @@ export async function loadSession(
         } catch (error) {
           logger.warn(
             `CUDA execution provider could not load for ${modelPath} on device ${deviceId}; running on CPU instead. ` +
-              'Install the CUDA build of onnxruntime-node and check the driver, or set WEFT_EXECUTION_PROVIDER=cpu.',
+              '`weft doctor` names what is missing (README: Running on a GPU); WEFT_EXECUTION_PROVIDER=cpu silences this.',
             { reason: (error as Error).message, deviceId },
           );
         }

@@ -1,0 +1,102 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { Command } from 'commander';
+import { loadConfig } from '../../lib/config/config';
+import { checkCudaProvider } from '../../lib/inference';
+import { findTemporalCli } from '../../lib/temporal/temporal-cli';
+import { printJson } from '../output';
+
+type Status = 'ok' | 'warn' | 'fail';
+
+interface Check {
+  name: string;
+  status: Status;
+  detail: string;
+}
+
+function trainerDevices(python: string): { torch: string; cuda: boolean; devices: number } | string {
+  try {
+    const output = execFileSync(
+      python,
+      [
+        '-c',
+        'import json, torch; print(json.dumps({"torch": torch.__version__, "cuda": torch.cuda.is_available(), "devices": torch.cuda.device_count()}))',
+      ],
+      { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 },
+    );
+    return JSON.parse(output.trim().split('\n').at(-1) ?? '{}') as { torch: string; cuda: boolean; devices: number };
+  } catch (error) {
+    const stderr = (error as { stderr?: string }).stderr?.trim().split('\n').at(-1);
+    return stderr || (error as Error).message;
+  }
+}
+
+/** `weft doctor`: what this host can run, and for each thing it cannot, what to do. */
+export function registerDoctorCommands(program: Command): void {
+  program
+    .command('doctor')
+    .description(
+      'Check this host: built models, the Temporal CLI, the trainer, and (with WEFT_EXECUTION_PROVIDER=cuda) whether\n' +
+        'onnxruntime runs on the GPU — naming the missing library when it cannot. Exits 1 when a check fails.',
+    )
+    .option('--json', 'print one JSON object: the checks and the CUDA report')
+    .action(async (options: { json?: boolean }) => {
+      const config = loadConfig();
+      const checks: Check[] = [];
+      const chatModel = path.join(config.modelsDir, 'base-chat', 'onnx', 'model.onnx');
+      const embeddingModel = path.join(config.modelsDir, 'minilm', 'onnx', 'model.onnx');
+      const missingModels = [chatModel, embeddingModel].filter((file) => !existsSync(file));
+      checks.push(
+        missingModels.length === 0
+          ? { name: 'models', status: 'ok', detail: `demo models in ${config.modelsDir}` }
+          : {
+              name: 'models',
+              status: 'fail',
+              detail: `missing ${missingModels.join(', ')}: run bash scripts/setup.sh`,
+            },
+      );
+      try {
+        checks.push({ name: 'temporal-cli', status: 'ok', detail: findTemporalCli() });
+      } catch (error) {
+        // A deployment against a Temporal cluster needs no local CLI.
+        checks.push({ name: 'temporal-cli', status: 'warn', detail: (error as Error).message });
+      }
+      const wantsCuda = config.executionProvider === 'cuda';
+      const cuda = await checkCudaProvider({
+        modelPath: wantsCuda && missingModels.length === 0 ? chatModel : undefined,
+        deviceId: config.cudaDeviceId,
+      });
+      const cudaWorks = cuda.sessionProvider === 'cuda';
+      checks.push({
+        name: 'inference',
+        status: !wantsCuda || cudaWorks ? 'ok' : 'fail',
+        detail: !wantsCuda
+          ? `WEFT_EXECUTION_PROVIDER=cpu${cuda.missingLibraries.length > 0 ? ' (this onnxruntime-node has no CUDA provider)' : ''}`
+          : cudaWorks
+            ? `CUDA provider loaded on device ${config.cudaDeviceId} (onnxruntime-node ${cuda.onnxruntimeVersion})`
+            : `WEFT_EXECUTION_PROVIDER=cuda, but inference would run on CPU: ${cuda.advice}${cuda.reason ? ` (onnxruntime: ${cuda.reason})` : ''}`,
+      });
+      const trainer = trainerDevices(config.python);
+      checks.push(
+        typeof trainer === 'string'
+          ? {
+              name: 'trainer',
+              status: 'fail',
+              detail: `${config.python} cannot import torch (${trainer}): run bash scripts/setup.sh or set WEFT_PYTHON`,
+            }
+          : {
+              name: 'trainer',
+              status: wantsCuda && !trainer.cuda ? 'warn' : 'ok',
+              detail: `torch ${trainer.torch} at ${config.python}; ${trainer.cuda ? `${trainer.devices} CUDA device(s)` : 'no CUDA device: fine-tunes run on CPU'}`,
+            },
+      );
+      const failed = checks.some((check) => check.status === 'fail');
+      if (options.json) printJson({ ok: !failed, executionProvider: config.executionProvider, checks, cuda });
+      else {
+        for (const check of checks)
+          process.stdout.write(`${check.status.padEnd(4)}  ${check.name.padEnd(12)}  ${check.detail}\n`);
+      }
+      if (failed) process.exitCode = 1;
+    });
+}
