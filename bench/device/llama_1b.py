@@ -8,7 +8,8 @@
    greedy, every row exactly --new-tokens long (min_new_tokens), and once with one new token so the prefill can
    be taken out: decode tokens/s = batch x (new - 1) / (t(new) - t(1)).
 3. Exports the decoder with past to ONNX in float16 (logits cast to float32) with trainer.export_onnx's graph
-   contract, then wraps it in generate_greedy.onnx (trainer.export_greedy_loop), and writes a weft model folder:
+   contract (--exporter torchscript, the default and what weft ships; dynamo; or fused: bench/device/fused_llama.py),
+   then wraps it in generate_greedy.onnx (trainer.export_greedy_loop), and writes a weft model folder:
    weft-model.json, config.json, and a byte-level BPE tokenizer.json with 32000 entries (the demo tokenizer's
    vocabulary padded with placeholder tokens, so weft can decode any id the random model picks).
 4. Writes prompts and PyTorch's greedy tokens, so the weft side can check it decodes the same tokens.
@@ -29,6 +30,7 @@ import torch
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 SHAPE = dict(
     vocab_size=32000,
@@ -170,9 +172,10 @@ def main() -> None:
     parser.add_argument("--skip-export", action="store_true")
     parser.add_argument(
         "--exporter",
-        choices=["torchscript", "dynamo"],
+        choices=["torchscript", "dynamo", "fused"],
         default="torchscript",
-        help="torch.onnx's TorchScript tracer (trainer.export_onnx's) or its dynamo exporter (fewer shape nodes)",
+        help="torch.onnx's TorchScript tracer (trainer.export_onnx's), its dynamo exporter, or a graph of "
+        "onnxruntime's fused operators built from the weights (bench/device/fused_llama.py; equal-length rows only)",
     )
     parser.add_argument("--skip-pytorch", action="store_true", help="export only (pytorch.json must exist)")
     parser.add_argument("--smoke", action="store_true", help="a 2-layer model of the same vocabulary, CPU allowed")
@@ -231,15 +234,24 @@ def main() -> None:
         )[:, prompts.shape[1] :]
     results["pytorch_float16_greedy_16"] = reference.tolist()
     (args.out / "pytorch.json").write_text(json.dumps(results))
-    raw_path = export_onnx(model, args.out, exporter=args.exporter)
-    log(event="exported", seconds=round(time.perf_counter() - started, 1))
+    if args.exporter == "fused":
+        from fused_llama import build_fused_decoder
+
+        decoder = build_fused_decoder(model, torch.float16)
+        raw_path = None
+    else:
+        raw_path = export_onnx(model, args.out, exporter=args.exporter)
+    log(event="exported", exporter=args.exporter, seconds=round(time.perf_counter() - started, 1))
     started = time.perf_counter()
     folder = args.out / "onnx"
     folder.mkdir(exist_ok=True)
-    decoder = onnx.load(str(raw_path))
+    if raw_path is not None:
+        decoder = onnx.load(str(raw_path))
+    log(event="decoder_nodes", count=len(decoder.graph.node))
     save_model(decoder, folder / "model.onnx")
     save_model(build_greedy_loop(decoder), folder / LOOP_FILE)
-    shutil.rmtree(raw_path.parent)
+    if raw_path is not None:
+        shutil.rmtree(raw_path.parent)
     head_dim = SHAPE["hidden_size"] // SHAPE["num_attention_heads"]
     manifest = {
         "format": "weft-onnx-causal-lm/1",

@@ -1,0 +1,206 @@
+"""A Llama decoder built directly from onnxruntime's fused operators, for the speed experiment only.
+
+    from fused_llama import build_fused_decoder
+    model_proto = build_fused_decoder(hf_model, dtype=torch.float16)
+
+Per layer ~11 nodes instead of the TorchScript export's ~115: SimplifiedLayerNormalization /
+SkipSimplifiedLayerNormalization (com.microsoft), one MatMul for q, k and v together, GroupQueryAttention
+(com.microsoft: rotary embedding, key/value cache concatenation, grouped heads, causal mask in one kernel), the
+output MatMul, and the SwiGLU MLP. It keeps weft's decoder-with-past contract (input_ids, attention_mask,
+position_ids, past_key_values.*; logits, present.*), so generate_greedy.onnx wraps it unchanged.
+
+Limit, and why this is a benchmark and not an export weft ships: GroupQueryAttention takes each row's length
+(seqlens_k) and assumes the row's tokens start at column 0, so rows must not be left-padded: every row of a batch
+needs the same prompt length (as in bench/device/decode-bench.ts). position_ids is accepted and ignored (the
+kernel derives positions from the cache length, which equals them without padding).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import torch
+from onnx import TensorProto, helper, numpy_helper
+
+MS = "com.microsoft"
+
+
+def build_fused_decoder(model, dtype: torch.dtype = torch.float16, opset: int = 17) -> onnx.ModelProto:
+    config = model.config
+    layers = config.num_hidden_layers
+    heads, kv_heads = config.num_attention_heads, config.num_key_value_heads
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // heads
+    eps = float(config.rms_norm_eps)
+    elem = TensorProto.FLOAT16 if dtype == torch.float16 else TensorProto.FLOAT
+    state = {name: tensor.detach().to("cpu", dtype) for name, tensor in model.state_dict().items()}
+    initializers: list[onnx.TensorProto] = []
+    nodes: list[onnx.NodeProto] = []
+
+    def weight(name: str, array: torch.Tensor) -> str:
+        initializers.append(numpy_helper.from_array(array.contiguous().numpy(), name))
+        return name
+
+    def node(op: str, inputs: list[str], outputs: list[str], domain: str = "", **attributes) -> None:
+        nodes.append(helper.make_node(op, inputs, outputs, name=f"{op}_{len(nodes)}", domain=domain, **attributes))
+
+    # Rotary caches [max positions, head_dim / 2], as Llama's rotate-half rotary embedding computes them.
+    theta = float(getattr(config, "rope_theta", 10000.0))
+    inverse = 1.0 / (theta ** (np.arange(0, head_dim, 2, dtype=np.float64) / head_dim))
+    angles = np.outer(np.arange(config.max_position_embeddings, dtype=np.float64), inverse)
+    np_dtype = np.float16 if dtype == torch.float16 else np.float32
+    initializers.append(numpy_helper.from_array(np.cos(angles).astype(np_dtype), "rotary.cos"))
+    initializers.append(numpy_helper.from_array(np.sin(angles).astype(np_dtype), "rotary.sin"))
+    initializers.append(numpy_helper.from_array(np.array([1], dtype=np.int64), "axis.one"))
+    initializers.append(numpy_helper.from_array(np.array(1, dtype=np.int64), "index.one"))
+    initializers.append(numpy_helper.from_array(np.array(1, dtype=np.int32), "int32.one"))
+
+    # Per-row lengths for GroupQueryAttention: seqlens_k = tokens so far - 1, total = cache columns after this step.
+    node("ReduceSum", ["attention_mask", "axis.one"], ["mask.sum"], keepdims=0)
+    node("Cast", ["mask.sum"], ["mask.sum32"], to=TensorProto.INT32)
+    node("Sub", ["mask.sum32", "int32.one"], ["seqlens_k"])
+    node("Shape", ["attention_mask"], ["mask.shape"])
+    node("Gather", ["mask.shape", "index.one"], ["mask.total"], axis=0)
+    node("Cast", ["mask.total"], ["total_sequence_length"], to=TensorProto.INT32)
+
+    node("Gather", [weight("embed", state["model.embed_tokens.weight"]), "input_ids"], ["embedded"], axis=0)
+    residual, hidden = "embedded", None
+    for i in range(layers):
+        prefix = f"model.layers.{i}."
+        norm_in = weight(f"l{i}.input_norm", state[prefix + "input_layernorm.weight"])
+        if hidden is None:
+            node("SimplifiedLayerNormalization", [residual, norm_in], [f"l{i}.normed"], axis=-1, epsilon=eps, stash_type=1)
+        else:
+            node(
+                "SkipSimplifiedLayerNormalization",
+                [hidden, residual, norm_in],
+                [f"l{i}.normed", "", "", f"l{i}.residual_in"],
+                domain=MS,
+                epsilon=eps,
+            )
+            residual = f"l{i}.residual_in"
+        qkv = torch.cat(
+            [state[prefix + f"self_attn.{p}_proj.weight"] for p in ("q", "k", "v")], dim=0
+        ).t()
+        node("MatMul", [f"l{i}.normed", weight(f"l{i}.qkv", qkv)], [f"l{i}.qkv_out"])
+        node(
+            "GroupQueryAttention",
+            [
+                f"l{i}.qkv_out",
+                "",
+                "",
+                f"past_key_values.{i}.key",
+                f"past_key_values.{i}.value",
+                "seqlens_k",
+                "total_sequence_length",
+                "rotary.cos",
+                "rotary.sin",
+            ],
+            [f"l{i}.attention", f"present.{i}.key", f"present.{i}.value"],
+            domain=MS,
+            num_heads=heads,
+            kv_num_heads=kv_heads,
+            do_rotary=1,
+            rotary_interleaved=0,
+            scale=1.0 / float(np.sqrt(head_dim)),
+        )
+        o_proj = state[prefix + "self_attn.o_proj.weight"].t()
+        node("MatMul", [f"l{i}.attention", weight(f"l{i}.o", o_proj)], [f"l{i}.attention_out"])
+        norm_post = weight(f"l{i}.post_norm", state[prefix + "post_attention_layernorm.weight"])
+        node(
+            "SkipSimplifiedLayerNormalization",
+            [f"l{i}.attention_out", residual, norm_post],
+            [f"l{i}.mlp_in", "", "", f"l{i}.residual_mid"],
+            domain=MS,
+            epsilon=eps,
+        )
+        residual = f"l{i}.residual_mid"
+        gate = state[prefix + "mlp.gate_proj.weight"].t()
+        up = state[prefix + "mlp.up_proj.weight"].t()
+        down = state[prefix + "mlp.down_proj.weight"].t()
+        node("MatMul", [f"l{i}.mlp_in", weight(f"l{i}.gate", gate)], [f"l{i}.gate_out"])
+        node("MatMul", [f"l{i}.mlp_in", weight(f"l{i}.up", up)], [f"l{i}.up_out"])
+        node("Sigmoid", [f"l{i}.gate_out"], [f"l{i}.gate_sigmoid"])
+        node("Mul", [f"l{i}.gate_out", f"l{i}.gate_sigmoid"], [f"l{i}.gate_silu"])
+        node("Mul", [f"l{i}.gate_silu", f"l{i}.up_out"], [f"l{i}.mlp_mid"])
+        node("MatMul", [f"l{i}.mlp_mid", weight(f"l{i}.down", down)], [f"l{i}.mlp_out"])
+        hidden = f"l{i}.mlp_out"
+    node(
+        "SkipSimplifiedLayerNormalization",
+        [hidden, residual, weight("final_norm", state["model.norm.weight"])],
+        ["final.normed"],
+        domain=MS,
+        epsilon=eps,
+    )
+    head = state.get("lm_head.weight", state["model.embed_tokens.weight"]).t()
+    node("MatMul", ["final.normed", weight("lm_head", head)], ["logits.model_dtype"])
+    node("Cast", ["logits.model_dtype"], ["logits"], to=TensorProto.FLOAT)
+
+    inputs = [
+        helper.make_tensor_value_info("input_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
+        helper.make_tensor_value_info("attention_mask", TensorProto.INT64, ["batch_size", "total_sequence_length"]),
+        helper.make_tensor_value_info("position_ids", TensorProto.INT64, ["batch_size", "sequence_length"]),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch_size", "sequence_length", config.vocab_size])
+    ]
+    for i in range(layers):
+        for kind in ("key", "value"):
+            inputs.append(
+                helper.make_tensor_value_info(
+                    f"past_key_values.{i}.{kind}", elem, ["batch_size", kv_heads, "past_sequence_length", head_dim]
+                )
+            )
+            outputs.append(
+                helper.make_tensor_value_info(
+                    f"present.{i}.{kind}", elem, ["batch_size", kv_heads, "total_sequence_length", head_dim]
+                )
+            )
+    graph = helper.make_graph(nodes, "weft_fused_llama", inputs, outputs, initializer=initializers)
+    model_proto = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid(MS, 1)], producer_name="weft"
+    )
+    model_proto.ir_version = 8
+    return model_proto
+
+
+def check_against_pytorch(model_dir: str) -> dict:
+    """float32 on CPU: logits of a prefill and one decode step of the fused graph vs the transformers model."""
+    import onnxruntime
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager").eval()
+    proto = build_fused_decoder(model, torch.float32)
+    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+    config = model.config
+    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    prompt = np.array([[1, 42, 17, 99, 5, 300, 12]], dtype=np.int64)
+    feeds = {"input_ids": prompt, "attention_mask": np.ones_like(prompt), "position_ids": np.arange(7)[None]}
+    for i in range(config.num_hidden_layers):
+        for kind in ("key", "value"):
+            feeds[f"past_key_values.{i}.{kind}"] = np.zeros((1, config.num_key_value_heads, 0, head_dim), np.float32)
+    prefill = session.run(None, feeds)
+    with torch.no_grad():
+        reference = model(torch.from_numpy(prompt), use_cache=True)
+    token = int(prefill[0][0, -1].argmax())
+    step_feeds = {"input_ids": np.array([[token]]), "attention_mask": np.ones((1, 8), np.int64), "position_ids": np.array([[7]])}
+    for i in range(config.num_hidden_layers):
+        step_feeds[f"past_key_values.{i}.key"] = prefill[1 + 2 * i]
+        step_feeds[f"past_key_values.{i}.value"] = prefill[2 + 2 * i]
+    step = session.run(None, step_feeds)
+    with torch.no_grad():
+        reference_step = model(torch.tensor([[token]]), past_key_values=reference.past_key_values, use_cache=True)
+    return {
+        "nodes": len(proto.graph.node),
+        "layers": config.num_hidden_layers,
+        "prefill_max_abs_logit_diff": float(np.abs(prefill[0] - reference.logits.numpy()).max()),
+        "decode_max_abs_logit_diff": float(np.abs(step[0] - reference_step.logits.numpy()).max()),
+    }
+
+
+if __name__ == "__main__":
+    import argparse
+    import json
+
+    parser = argparse.ArgumentParser(description="Check the fused graph against transformers (float32, CPU).")
+    parser.add_argument("--check", required=True, help="a Hugging Face Llama folder, e.g. .weft/models/base-chat/hf")
+    print(json.dumps(check_against_pytorch(parser.parse_args().check)))
