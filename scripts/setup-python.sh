@@ -55,7 +55,7 @@ step base-chat-onnx "$models_dir/base-chat/onnx/weft-model.json" \
   "$py" -m trainer.export_onnx --model "$models_dir/base-chat/hf" --out "$models_dir/base-chat/onnx"
 # Folders exported before the in-graph greedy decoder existed get it added (export_onnx writes it for new ones).
 step base-chat-greedy-loop "$models_dir/base-chat/onnx/generate_greedy.onnx" \
-  "$py" -m trainer.export_greedy_loop --model-dir "$models_dir/base-chat/onnx" --check
+  "$py" -m trainer.export_greedy_loop --model-dir "$models_dir/base-chat/onnx" --hf "$models_dir/base-chat/hf" --check
 # The same weights exported in float16 (what a GPU deployment runs): the runtime's float16 path is tested on it.
 step base-chat-fp16 "$models_dir/base-chat/onnx-fp16/weft-model.json" \
   "$py" -m trainer.export_onnx --model "$models_dir/base-chat/hf" --out "$models_dir/base-chat/onnx-fp16" --dtype float16

@@ -326,7 +326,9 @@ def export_causal_lm(
     from trainer.export_greedy_loop import LoopExportError, export_greedy_loop
 
     try:
-        export_greedy_loop(staging, _sample_prompts(tokenizer)[0])
+        loop = export_greedy_loop(staging, _sample_prompts(tokenizer)[0], hf_model=model)
+        manifest["greedy_loop"] = {key: loop[key] for key in ("decoder", "fused_refused") if key in loop}
+        (staging / "weft-model.json").write_text(json.dumps(manifest, indent=2) + "\n")
     except LoopExportError as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise ExportError(str(error)) from error

@@ -110,7 +110,10 @@ async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
   const reference = JSON.parse(readFileSync(options.pytorch, 'utf8')) as PyTorchResults;
   const provider = process.env.WEFT_EXECUTION_PROVIDER === 'cpu' ? 'cpu' : 'cuda';
-  const inGraph = await loadChatModel(options.model, { executionProvider: provider, greedyInGraph: 'always' });
+  const logger = {
+    warn: (message: string, attributes?: Record<string, unknown>) => console.error(message, attributes),
+  };
+  const inGraph = await loadChatModel(options.model, { executionProvider: provider, greedyInGraph: 'always', logger });
   const hostLoop = await loadChatModel(options.model, { executionProvider: provider, greedyInGraph: 'never' });
   console.log(JSON.stringify({ event: 'loaded', executionProvider: inGraph.executionProvider }));
   if (inGraph.executionProvider !== provider) {
@@ -141,6 +144,11 @@ async function main(): Promise<void> {
       ['host-loop', hostLoop],
     ] as const) {
       const timing = await decodeTiming(model, prompts, options.newTokens);
+      if (decoder === 'in-graph' && !inGraph.decodesInGraph) {
+        throw new Error(
+          'generate_greedy.onnx could not run (see the warning above); its timings would be the host loop',
+        );
+      }
       const row = {
         decoder,
         ...timing,

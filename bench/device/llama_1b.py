@@ -8,7 +8,8 @@
    greedy, every row exactly --new-tokens long (min_new_tokens), and once with one new token so the prefill can
    be taken out: decode tokens/s = batch x (new - 1) / (t(new) - t(1)).
 3. Exports the decoder with past to ONNX in float16 (logits cast to float32) with trainer.export_onnx's graph
-   contract (--exporter torchscript, the default and what weft ships; dynamo; or fused: bench/device/fused_llama.py),
+   contract (--exporter torchscript, the default, model.onnx as trainer.export_onnx writes it; dynamo; or fused:
+   trainer/fused_decoder.py, the decoder generate_greedy.onnx runs for Llama models),
    then wraps it in generate_greedy.onnx (trainer.export_greedy_loop), and writes a weft model folder:
    weft-model.json, config.json, and a byte-level BPE tokenizer.json with 32000 entries (the demo tokenizer's
    vocabulary padded with placeholder tokens, so weft can decode any id the random model picks).
@@ -175,7 +176,7 @@ def main() -> None:
         choices=["torchscript", "dynamo", "fused"],
         default="torchscript",
         help="torch.onnx's TorchScript tracer (trainer.export_onnx's), its dynamo exporter, or a graph of "
-        "onnxruntime's fused operators built from the weights (bench/device/fused_llama.py; equal-length rows only)",
+        "onnxruntime's fused operators built from the weights (trainer/fused_decoder.py)",
     )
     parser.add_argument("--skip-pytorch", action="store_true", help="export only (pytorch.json must exist)")
     parser.add_argument("--smoke", action="store_true", help="a 2-layer model of the same vocabulary, CPU allowed")
@@ -235,7 +236,7 @@ def main() -> None:
     results["pytorch_float16_greedy_16"] = reference.tolist()
     (args.out / "pytorch.json").write_text(json.dumps(results))
     if args.exporter == "fused":
-        from fused_llama import build_fused_decoder
+        from trainer.fused_decoder import build_fused_decoder
 
         decoder = build_fused_decoder(model, torch.float16)
         raw_path = None

@@ -225,7 +225,7 @@ export class ChatModelRuntime {
   private readonly feedsCacheBranch: boolean;
   private readonly maxBatchSize: number;
   private readonly cacheType: CacheType;
-  private readonly useGreedyLoop: boolean;
+  private useGreedyLoop: boolean;
   private greedyLoop: Promise<LoadedSession> | undefined;
   private readonly sessionOptions: ChatModelOptions;
   readonly modelPath: string;
@@ -239,6 +239,8 @@ export class ChatModelRuntime {
     readonly chatTemplate: ChatTemplate,
     readonly description: CausalLanguageModelDescription,
     options: ChatModelOptions = {},
+    /** The model folder (sessions are shared by weights digest, so the session's own path may be another copy's). */
+    readonly folder: string = path.dirname(loaded.modelPath),
   ) {
     this.session = loaded.session;
     this.modelPath = loaded.modelPath;
@@ -277,7 +279,7 @@ export class ChatModelRuntime {
     const greedyInGraph = options.greedyInGraph ?? 'auto';
     this.useGreedyLoop =
       (greedyInGraph === 'always' || (greedyInGraph === 'auto' && loaded.executionProvider === 'cuda')) &&
-      existsSync(path.join(path.dirname(loaded.modelPath), greedyLoopFileName));
+      existsSync(path.join(folder, greedyLoopFileName));
     this.sessionOptions = options;
     this.feedsPositionIds = inputNames.includes('position_ids');
     this.feedsCacheBranch = inputNames.includes('use_cache_branch');
@@ -593,8 +595,19 @@ export class ChatModelRuntime {
     for (;;) {
       const joining = batch.rows.length < maxBatchSize ? pull(maxBatchSize - batch.rows.length) : [];
       if (batch.rows.length === 0 && joining.length > 0 && this.useGreedyLoop && joining.every(fitsGreedyLoop)) {
-        await this.decodeInGraph(joining, onFinished);
-        continue;
+        try {
+          await this.decodeInGraph(joining, onFinished);
+          continue;
+        } catch (error) {
+          if (!(error instanceof InferenceRunError || error instanceof CorruptModelError)) throw error;
+          // The in-graph decoder is an accelerator, not a requirement: these rows and all later ones take the host
+          // loop, which gives the same tokens.
+          this.useGreedyLoop = false;
+          (this.sessionOptions.logger ?? console).warn(
+            `${greedyLoopFileName} in ${this.folder} cannot run here; decoding step by step instead.`,
+            { reason: (error as Error).message.split('\n')[0] },
+          );
+        }
       }
       if (joining.length > 0) await this.admitRows(batch, joining, onFinished);
       if (batch.rows.length > 0) await this.decodeStep(batch, onFinished);
@@ -652,11 +665,18 @@ export class ChatModelRuntime {
   }
 
   private loadGreedyLoop(): Promise<LoadedSession> {
-    this.greedyLoop ??= loadSession(
-      path.join(path.dirname(this.modelPath), greedyLoopFileName),
-      `Greedy decoder ${greedyLoopFileName}`,
-      { ...this.sessionOptions, executionProvider: this.executionProvider },
-    );
+    const loopPath = path.join(this.folder, greedyLoopFileName);
+    this.greedyLoop ??= loadSession(loopPath, `Greedy decoder ${greedyLoopFileName}`, {
+      ...this.sessionOptions,
+      executionProvider: this.executionProvider,
+      // A provider that cannot take the loop is reported below, not as a CPU fallback.
+      logger: { warn: () => undefined },
+    }).then((loaded) => {
+      if (loaded.executionProvider !== this.executionProvider) {
+        throw new CorruptModelError(loopPath, `the ${this.executionProvider} execution provider refused it`);
+      }
+      return loaded;
+    });
     return this.greedyLoop;
   }
 
@@ -699,7 +719,7 @@ export class ChatModelRuntime {
         pad_token_id: new ort.Tensor('int64', BigInt64Array.of(BigInt(this.description.padTokenId)), []),
       });
     } catch (error) {
-      throw new InferenceRunError(path.join(path.dirname(this.modelPath), greedyLoopFileName), error);
+      throw new InferenceRunError(path.join(this.folder, greedyLoopFileName), error);
     }
     const tokens = outputs.tokens as ort.Tensor;
     const data = tokens.data as BigInt64Array;
@@ -769,5 +789,5 @@ export async function loadChatModel(folder: string, options: ChatModelOptions = 
   const tokenizer = Tokenizer.fromFolder(folder);
   const chatTemplate = ChatTemplate.fromFolder(folder);
   const loaded = await loadSession(path.join(folder, 'model.onnx'), 'Chat model file model.onnx', options);
-  return new ChatModelRuntime(loaded, tokenizer, chatTemplate, description, options);
+  return new ChatModelRuntime(loaded, tokenizer, chatTemplate, description, options, path.resolve(folder));
 }

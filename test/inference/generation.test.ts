@@ -1,6 +1,9 @@
 /**
  * @jest-environment ./test/inference/onnxruntime-environment.js
  */
+import { copyFileSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import {
   type ChatModelRuntime,
   type GenerationResult,
@@ -203,6 +206,31 @@ describe('chat model generation', () => {
       expect(streamed).toEqual(result.tokenIds);
       const forced = { messages, maxNewTokens: 10, minNewTokens: 10 };
       expect((await inGraph.generate(forced)).completionTokens).toBe(10);
+    });
+
+    it('falls back to the host loop, with one warning and the same tokens, when generate_greedy.onnx cannot run', async () => {
+      const folder = mkdtempSync(path.join(os.tmpdir(), 'weft-broken-loop-'));
+      try {
+        for (const name of readdirSync(chatModelDirectory))
+          copyFileSync(path.join(chatModelDirectory, name), path.join(folder, name));
+        writeFileSync(path.join(folder, 'generate_greedy.onnx'), 'not an onnx model');
+        const warnings: string[] = [];
+        const broken = await loadChatModel(folder, {
+          greedyInGraph: 'always',
+          logger: { warn: (message) => warnings.push(message) },
+        });
+        const requests = reference.generations.slice(0, 2).map((generation) => ({ messages: generation.messages }));
+        const first = await broken.generate(requests, { maxNewTokens: 12 });
+        const again = await broken.generate(requests, { maxNewTokens: 12 });
+        const expected = await hostLoop.generate(requests, { maxNewTokens: 12 });
+        expect(first.map((r) => r.tokenIds)).toEqual(expected.map((r) => r.tokenIds));
+        expect(again.map((r) => r.tokenIds)).toEqual(expected.map((r) => r.tokenIds));
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatch(/generate_greedy\.onnx .* cannot run here; decoding step by step instead/);
+        expect(broken.decodesInGraph).toBe(false);
+      } finally {
+        rmSync(folder, { recursive: true, force: true });
+      }
     });
 
     it('serves the micro-batcher: concurrent greedy requests decode in one graph run and match direct calls', async () => {

@@ -167,3 +167,30 @@ def test_float16_export_halves_the_weights_keeps_float32_logits_and_tracks_pytor
     size32 = (exported[0] / "model.onnx").stat().st_size
     # Half the weight bytes; the graph itself does not shrink, and weighs a lot in a model this small.
     assert (tmp_path / "fp16" / "model.onnx").stat().st_size < 0.75 * size32
+
+
+def test_fused_decoder_matches_transformers_with_left_padding(tmp_path):
+    import torch
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from trainer.fused_decoder import check_against_pytorch
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=320, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, bos_token_id=0, eos_token_id=1, pad_token_id=2,
+    )
+    LlamaForCausalLM(config).save_pretrained(tmp_path)
+    report = check_against_pytorch(str(tmp_path))
+    assert report["nodes"] <= 12 * 2 + 25  # 12 per layer, plus the bias and length arithmetic once
+    for key in ("prefill_max_abs_logit_diff", "decode_max_abs_logit_diff"):
+        assert report[key] < 1e-4, report
+    for key in ("left_padded_prefill_vs_alone", "left_padded_decode_vs_alone"):
+        assert report[key] < 1e-4, report
+
+
+def test_greedy_loop_falls_back_to_model_onnx_when_the_fused_decoder_cannot_serve(exported):
+    # The test model's head dimension (8) is below what GroupQueryAttention takes: the loop wraps model.onnx.
+    manifest = exported[1]
+    assert manifest["greedy_loop"]["decoder"] == "model.onnx"
+    assert "multiple of 16" in manifest["greedy_loop"]["fused_refused"]
