@@ -32,6 +32,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from trainer.export_onnx import cache_dtype_of, empty_past, input_output_names, run_decoder
+
 LOOP_FILE = "generate_greedy.onnx"
 LOOP_DATA_FILE = "generate_greedy.onnx.data"
 # Protobuf refuses messages over 2 GiB: larger models keep their weights in a side file.
@@ -42,29 +44,14 @@ class LoopExportError(Exception):
     pass
 
 
-def _past_names(num_layers: int) -> list[str]:
-    names = []
-    for layer in range(num_layers):
-        names += [f"past_key_values.{layer}.key", f"past_key_values.{layer}.value"]
-    return names
-
-
-def _present_names(num_layers: int) -> list[str]:
-    names = []
-    for layer in range(num_layers):
-        names += [f"present.{layer}.key", f"present.{layer}.value"]
-    return names
-
-
 def build_greedy_loop(decoder: onnx.ModelProto) -> onnx.ModelProto:
     graph = decoder.graph
     input_names = [value.name for value in graph.input]
     output_names = [value.name for value in graph.output]
     num_layers = sum(1 for name in input_names if name.endswith(".key"))
-    past = _past_names(num_layers)
-    present = _present_names(num_layers)
-    expected_inputs = ["input_ids", "attention_mask", "position_ids", *past]
-    if input_names != expected_inputs or output_names != ["logits", *present]:
+    expected_inputs, expected_outputs = input_output_names(num_layers)
+    past, present = expected_inputs[3:], expected_outputs[1:]
+    if input_names != expected_inputs or output_names != expected_outputs:
         raise LoopExportError(
             "model.onnx does not follow the decoder-with-past contract "
             f"(inputs {input_names[:4]}…, outputs {output_names[:2]}…); export it with trainer.export_onnx"
@@ -237,24 +224,17 @@ def save_model(model: onnx.ModelProto, path: Path) -> None:
 
 def greedy_reference(session, manifest: dict, prompt: list[int], steps: int) -> list[int]:
     """Host-driven greedy decoding through model.onnx: the tokens the loop must reproduce."""
-    num_layers, kv_heads, head_dim = manifest["num_layers"], manifest["num_kv_heads"], manifest["head_dim"]
     input_ids = np.array([prompt], dtype=np.int64)
     mask = np.ones_like(input_ids)
-    positions = np.arange(len(prompt), dtype=np.int64)[None, :]
-    cache_dtype = np.float16 if session.get_inputs()[3].type == "tensor(float16)" else np.float32
-    past = [np.zeros((1, kv_heads, 0, head_dim), dtype=cache_dtype) for _ in range(2 * num_layers)]
+    past = empty_past(manifest, 1, cache_dtype_of(session))
     tokens = []
     for _ in range(steps):
-        feeds = {"input_ids": input_ids, "attention_mask": mask, "position_ids": positions}
-        feeds.update(zip(_past_names(num_layers), past))
-        outputs = session.run(None, feeds)
-        token = int(outputs[0][0, -1].argmax())
+        logits, past = run_decoder(session, input_ids, mask, past)
+        token = int(logits[0, -1].argmax())
         tokens.append(token)
         if token in manifest["eos_token_ids"]:
             break
-        past = outputs[1:]
         input_ids = np.array([[token]], dtype=np.int64)
-        positions = np.array([[int(positions[0, -1]) + 1]], dtype=np.int64)
         mask = np.concatenate([mask, np.ones((1, 1), dtype=np.int64)], axis=1)
     return tokens
 

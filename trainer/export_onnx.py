@@ -142,9 +142,34 @@ class Float32Logits(torch.nn.Module):
         return (logits.float(), *present)
 
 
-def export_graph(model, onnx_path: Path, opset: int = 17) -> None:
-    """Traces the decoder with past in the model's own dtype and device (float16 weights and cache give a float16
-    export with float32 logits). Models over 2 GB are written with their weights in side files."""
+def empty_past(dimensions: dict[str, int], batch: int, dtype=np.float32) -> list[np.ndarray]:
+    """Zero-length key/value caches, key then value per layer, in input_output_names order."""
+    shape = (batch, dimensions["num_kv_heads"], 0, dimensions["head_dim"])
+    return [np.zeros(shape, dtype=dtype) for _ in range(2 * dimensions["num_layers"])]
+
+
+def cache_dtype_of(session) -> type:
+    """numpy dtype of an onnxruntime session's key/value cache inputs."""
+    return np.float16 if session.get_inputs()[3].type == "tensor(float16)" else np.float32
+
+
+def run_decoder(session, input_ids: np.ndarray, attention_mask: np.ndarray, past: list[np.ndarray]):
+    """One forward pass of a decoder-with-past session (position ids by the caller's rule): logits, present list."""
+    num_layers = len(past) // 2
+    input_names, output_names = input_output_names(num_layers)
+    feeds = {
+        "input_ids": input_ids,
+        "attention_mask": attention_mask,
+        "position_ids": position_ids_for(attention_mask, input_ids.shape[1]),
+    }
+    feeds.update(zip(input_names[3:], past))
+    results = session.run(output_names, feeds)
+    return results[0], results[1:]
+
+
+def example_inputs(model) -> tuple[tuple, list[str], list[str], dict[str, dict[int, str]]]:
+    """Tracing inputs (a batch of 2, 3 new tokens after 4 cached ones, in the model's dtype and device), the
+    graph's input and output names, and their dynamic axes."""
     dimensions = model_dimensions(model.config)
     device = next(model.parameters()).device
     batch, query, past = 2, 3, 4
@@ -164,13 +189,20 @@ def export_graph(model, onnx_path: Path, opset: int = 17) -> None:
         dynamic_axes[name] = {0: "batch_size", 2: "past_sequence_length"}
     for name in output_names[1:]:
         dynamic_axes[name] = {0: "batch_size", 2: "total_sequence_length"}
+    return (input_ids, attention_mask, position_ids, *past_flat), input_names, output_names, dynamic_axes
+
+
+def export_graph(model, onnx_path: Path, opset: int = 17) -> None:
+    """Traces the decoder with past in the model's own dtype and device (float16 weights and cache give a float16
+    export with float32 logits). Models over 2 GB are written with their weights in side files."""
+    inputs, input_names, output_names, dynamic_axes = example_inputs(model)
     decoder = DecoderWithPast(model)
     if model.dtype != torch.float32:
         decoder = Float32Logits(decoder)
     with torch.no_grad():
         torch.onnx.export(
             decoder,
-            (input_ids, attention_mask, position_ids, *past_flat),
+            inputs,
             str(onnx_path),
             input_names=input_names,
             output_names=output_names,
@@ -203,23 +235,11 @@ def verify_export(model, tokenizer, onnx_path: Path, decode_steps: int = 2) -> f
 
     dimensions = model_dimensions(model.config)
     session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    cache_dtype = np.float16 if session.get_inputs()[3].type == "tensor(float16)" else np.float32
-    input_names, output_names = input_output_names(dimensions["num_layers"])
+    cache_dtype = cache_dtype_of(session)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
 
-    def empty_past(batch: int) -> list[np.ndarray]:
-        shape = (batch, dimensions["num_kv_heads"], 0, dimensions["head_dim"])
-        return [np.zeros(shape, dtype=cache_dtype) for _ in range(2 * dimensions["num_layers"])]
-
     def run_onnx(input_ids: np.ndarray, attention_mask: np.ndarray, past: list[np.ndarray]):
-        feeds = {
-            "input_ids": input_ids,
-            "attention_mask": attention_mask,
-            "position_ids": position_ids_for(attention_mask, input_ids.shape[1]),
-        }
-        feeds.update(zip(input_names[3:], past))
-        results = session.run(output_names, feeds)
-        return results[0], results[1:]
+        return run_decoder(session, input_ids, attention_mask, past)
 
     def run_torch(input_ids: np.ndarray, attention_mask: np.ndarray, cache):
         with torch.no_grad():
@@ -238,7 +258,7 @@ def verify_export(model, tokenizer, onnx_path: Path, decode_steps: int = 2) -> f
     # One prompt: prefill and greedy decode steps.
     input_ids = np.array([prompts[0]], dtype=np.int64)
     attention_mask = np.ones_like(input_ids)
-    onnx_logits, past = run_onnx(input_ids, attention_mask, empty_past(1))
+    onnx_logits, past = run_onnx(input_ids, attention_mask, empty_past(dimensions, 1, cache_dtype))
     torch_logits, cache = run_torch(input_ids, attention_mask, None)
     for step in range(decode_steps + 1):
         max_difference = max(max_difference, float(np.abs(onnx_logits - torch_logits).max()))
@@ -253,7 +273,7 @@ def verify_export(model, tokenizer, onnx_path: Path, decode_steps: int = 2) -> f
     width = max(len(ids) for ids in prompts)
     input_ids = np.array([[pad_id] * (width - len(ids)) + ids for ids in prompts], dtype=np.int64)
     attention_mask = np.array([[0] * (width - len(ids)) + [1] * len(ids) for ids in prompts], dtype=np.int64)
-    onnx_logits, _ = run_onnx(input_ids, attention_mask, empty_past(len(prompts)))
+    onnx_logits, _ = run_onnx(input_ids, attention_mask, empty_past(dimensions, len(prompts), cache_dtype))
     torch_logits, _ = run_torch(input_ids, attention_mask, None)
     max_difference = max(max_difference, float(np.abs(onnx_logits[:, -1] - torch_logits[:, -1]).max()))
     return max_difference

@@ -211,62 +211,44 @@ def build_fused_decoder(model, dtype: torch.dtype = torch.float16, opset: int = 
 
 
 def check_against_pytorch(model_dir: str) -> dict:
-    """float32 on CPU: logits of a prefill and one decode step of the fused graph vs the transformers model."""
+    """float32 on CPU: logits of a prefill and one decode step of the fused graph vs the transformers model, and a
+    left-padded batch of two against the padded row run alone."""
     import onnxruntime
     from transformers import AutoModelForCausalLM
+
+    from trainer.export_onnx import empty_past, model_dimensions, run_decoder
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager").eval()
     proto = build_fused_decoder(model, torch.float32)
     session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    config = model.config
-    head_dim = getattr(config, "head_dim", None) or config.hidden_size // config.num_attention_heads
+    dimensions = model_dimensions(model.config)
+
+    def ones(batch: int, width: int) -> np.ndarray:
+        return np.ones((batch, width), dtype=np.int64)
+
     prompt = np.array([[1, 42, 17, 99, 5, 300, 12]], dtype=np.int64)
-    feeds = {"input_ids": prompt, "attention_mask": np.ones_like(prompt), "position_ids": np.arange(7)[None]}
-    for i in range(config.num_hidden_layers):
-        for kind in ("key", "value"):
-            feeds[f"past_key_values.{i}.{kind}"] = np.zeros((1, config.num_key_value_heads, 0, head_dim), np.float32)
-    prefill = session.run(None, feeds)
+    logits, present = run_decoder(session, prompt, ones(1, 7), empty_past(dimensions, 1))
+    token = np.array([[int(logits[0, -1].argmax())]], dtype=np.int64)
+    step_logits, _ = run_decoder(session, token, ones(1, 8), present)
     with torch.no_grad():
         reference = model(torch.from_numpy(prompt), use_cache=True)
-    token = int(prefill[0][0, -1].argmax())
-    step_feeds = {"input_ids": np.array([[token]]), "attention_mask": np.ones((1, 8), np.int64), "position_ids": np.array([[7]])}
-    for i in range(config.num_hidden_layers):
-        step_feeds[f"past_key_values.{i}.key"] = prefill[1 + 2 * i]
-        step_feeds[f"past_key_values.{i}.value"] = prefill[2 + 2 * i]
-    step = session.run(None, step_feeds)
-    with torch.no_grad():
-        reference_step = model(torch.tensor([[token]]), past_key_values=reference.past_key_values, use_cache=True)
-    # A left-padded batch of two: each row's last logits equal the row run alone, at prefill and one decode step.
+        reference_step = model(torch.from_numpy(token), past_key_values=reference.past_key_values, use_cache=True)
+
     short, long = [11, 12, 13], [21, 22, 23, 24, 25, 26]
     mask = np.array([[0, 0, 0, 1, 1, 1], [1] * 6], dtype=np.int64)
-    positions = np.clip(np.cumsum(mask, axis=1) - 1, 0, None)
-    batch_feeds = {"input_ids": np.array([[2, 2, 2] + short, long]), "attention_mask": mask, "position_ids": positions}
-    alone_feeds = {"input_ids": np.array([short]), "attention_mask": np.ones((1, 3), np.int64), "position_ids": np.arange(3)[None]}
-    empty = np.zeros((0,), np.float32)
-    for i in range(config.num_hidden_layers):
-        for kind in ("key", "value"):
-            batch_feeds[f"past_key_values.{i}.{kind}"] = np.zeros((2, config.num_key_value_heads, 0, head_dim), np.float32)
-            alone_feeds[f"past_key_values.{i}.{kind}"] = np.zeros((1, config.num_key_value_heads, 0, head_dim), np.float32)
-    del empty
-    batch = session.run(None, batch_feeds)
-    alone = session.run(None, alone_feeds)
-    padded_prefill = float(np.abs(batch[0][0, -1] - alone[0][0, -1]).max())
-    step_batch = {"input_ids": np.array([[30], [30]]), "attention_mask": np.concatenate([mask, np.ones((2, 1), np.int64)], 1), "position_ids": np.array([[3], [6]])}
-    step_alone = {"input_ids": np.array([[30]]), "attention_mask": np.ones((1, 4), np.int64), "position_ids": np.array([[3]])}
-    for i in range(config.num_hidden_layers):
-        for j, kind in enumerate(("key", "value")):
-            step_batch[f"past_key_values.{i}.{kind}"] = batch[1 + 2 * i + j]
-            step_alone[f"past_key_values.{i}.{kind}"] = alone[1 + 2 * i + j]
-    padded_step = float(np.abs(session.run(None, step_batch)[0][0, -1] - session.run(None, step_alone)[0][0, -1]).max())
+    batch_logits, batch_past = run_decoder(session, np.array([[2, 2, 2] + short, long]), mask, empty_past(dimensions, 2))
+    alone_logits, alone_past = run_decoder(session, np.array([short]), ones(1, 3), empty_past(dimensions, 1))
+    next_token = np.array([[30], [30]], dtype=np.int64)
+    batch_step, _ = run_decoder(session, next_token, np.concatenate([mask, ones(2, 1)], 1), batch_past)
+    alone_step, _ = run_decoder(session, next_token[:1], ones(1, 4), alone_past)
     return {
         "nodes": len(proto.graph.node),
-        "layers": config.num_hidden_layers,
-        "prefill_max_abs_logit_diff": float(np.abs(prefill[0] - reference.logits.numpy()).max()),
-        "decode_max_abs_logit_diff": float(np.abs(step[0] - reference_step.logits.numpy()).max()),
-        "left_padded_prefill_vs_alone": padded_prefill,
-        "left_padded_decode_vs_alone": padded_step,
+        "layers": dimensions["num_layers"],
+        "prefill_max_abs_logit_diff": float(np.abs(logits - reference.logits.numpy()).max()),
+        "decode_max_abs_logit_diff": float(np.abs(step_logits - reference_step.logits.numpy()).max()),
+        "left_padded_prefill_vs_alone": float(np.abs(batch_logits[0, -1] - alone_logits[0, -1]).max()),
+        "left_padded_decode_vs_alone": float(np.abs(batch_step[0, -1] - alone_step[0, -1]).max()),
     }
-
 
 
 if __name__ == "__main__":

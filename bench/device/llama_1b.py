@@ -126,7 +126,7 @@ class ListPast(torch.nn.Module):
 
 def export_onnx(model, out: Path, opset: int = 17, exporter: str = "torchscript") -> Path:
     """model.onnx of the decoder with past, in the model's dtype, under <out>/raw (weights in side files)."""
-    from trainer.export_onnx import DecoderWithPast, Float32Logits, export_graph, input_output_names
+    from trainer.export_onnx import DecoderWithPast, Float32Logits, example_inputs, export_graph
 
     raw = out / "raw"
     raw.mkdir(parents=True, exist_ok=True)
@@ -134,18 +134,7 @@ def export_onnx(model, out: Path, opset: int = 17, exporter: str = "torchscript"
         export_graph(model, raw / "model.onnx", opset)
         return raw / "model.onnx"
     # torch.export-based exporter: dynamic shapes per argument, so the past travels as one list.
-    config = model.config
-    head_dim = config.hidden_size // config.num_attention_heads
-    batch, query, past = 2, 3, 4
-    device = next(model.parameters()).device
-    input_ids = torch.randint(5, config.vocab_size, (batch, query), dtype=torch.long, device=device)
-    attention_mask = torch.ones((batch, past + query), dtype=torch.long, device=device)
-    position_ids = torch.arange(past, past + query, dtype=torch.long, device=device)[None, :].repeat(batch, 1)
-    past_flat = [
-        torch.randn((batch, config.num_key_value_heads, past, head_dim), dtype=model.dtype, device=device)
-        for _ in range(2 * config.num_hidden_layers)
-    ]
-    input_names, output_names = input_output_names(config.num_hidden_layers)
+    (input_ids, attention_mask, position_ids, *past_flat), input_names, output_names, _ = example_inputs(model)
     auto = torch.export.Dim.AUTO
     flat = {0: auto, 1: auto}
     cache = {0: auto, 2: auto}

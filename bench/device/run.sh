@@ -127,6 +127,13 @@ timed() {  # timed NAME COMMAND...  -> $results/NAME.json (the command's last li
   return $status
 }
 
+evaluate_runs() {  # evaluate_runs PROVIDER: a warm-up evaluation, then the timed ones (batch 8 and 40)
+  local evaluate=(bin/weft evaluate --dataset data/climate/qa-eval.jsonl --fresh --json)
+  timed "evaluate-$1-warmup" "${evaluate[@]}"
+  timed "evaluate-$1" "${evaluate[@]}"
+  timed "evaluate-$1-b40" "${evaluate[@]}" --batch-size 40 --parallel 2
+}
+
 evaluate() {
   environment
   export WEFT_HOME=/root/weft-home WEFT_MODELS_DIR=$root/.weft/models WEFT_GPU_SLOTS=${WEFT_GPU_SLOTS:-2}
@@ -140,15 +147,7 @@ evaluate() {
   # The same 80-row evaluation, predictions not cached, on each provider; the second run of each counts
   # (the first loads the models into the worker).
   for provider in cuda cpu; do
-    with_stack "$provider" bash -c "
-      bin/weft evaluate --dataset data/climate/qa-eval.jsonl --fresh --json > '$results/evaluate-$provider-warmup.out' 2>&1
-      started=\$(date +%s.%N)
-      bin/weft evaluate --dataset data/climate/qa-eval.jsonl --fresh --json > '$results/evaluate-$provider.out' 2>&1
-      awk \"BEGIN { print \$(date +%s.%N) - \$started }\" > '$results/evaluate-$provider.seconds'
-      started=\$(date +%s.%N)
-      bin/weft evaluate --dataset data/climate/qa-eval.jsonl --fresh --json --batch-size 40 --parallel 2 > '$results/evaluate-$provider-b40.out' 2>&1
-      awk \"BEGIN { print \$(date +%s.%N) - \$started }\" > '$results/evaluate-$provider-b40.seconds'
-    "
+    with_stack "$provider" evaluate_runs "$provider"
     cp -r "$WEFT_HOME/logs" "$results/logs-evaluate-$provider" 2>/dev/null
     say "evaluate $provider: $(cat "$results/evaluate-$provider.seconds") s (batch 8), $(cat "$results/evaluate-$provider-b40.seconds") s (batch 40)"
   done

@@ -1,7 +1,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { loadSession, releaseAllSessions } from './onnx-session';
+import { loadSession } from './onnx-session';
 
 /** The libraries onnxruntime-node loads for its CUDA provider, from the folder of its own libonnxruntime.so.1. */
 export const cudaProviderLibraries = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'];
@@ -68,7 +68,6 @@ export async function checkCudaProvider(
     });
     report.sessionProvider = loaded.executionProvider;
     if (reasons.length > 0) report.reason = reasons.join('; ');
-    await releaseAllSessions();
   }
   if (missingLibraries.length > 0) {
     report.advice =

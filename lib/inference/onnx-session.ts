@@ -1,3 +1,4 @@
+import { loadOnce } from '../common/load-once';
 import { createHash } from 'node:crypto';
 import { createReadStream, promises as fs } from 'node:fs';
 import os from 'node:os';
@@ -97,33 +98,26 @@ export async function loadSession(
   const logger = options.logger ?? consoleLogger;
   const digest = await fileDigest(modelPath, what);
   const key = `${digest}:${requested}:${deviceId}:${intraOpThreads}`;
-  let loading = sessions.get(key);
-  if (!loading) {
-    loading = (async (): Promise<LoadedSession> => {
-      if (requested === 'cuda') {
-        try {
-          const session = await createSession(modelPath, 'cuda', deviceId, intraOpThreads);
-          return { session, digest, modelPath, executionProvider: 'cuda' };
-        } catch (error) {
-          logger.warn(
-            `CUDA execution provider could not load for ${modelPath} on device ${deviceId}; running on CPU instead. ` +
-              '`weft doctor` names what is missing (README: Running on a GPU); WEFT_EXECUTION_PROVIDER=cpu silences this.',
-            { reason: (error as Error).message, deviceId },
-          );
-        }
-      }
+  return loadOnce(sessions, key, async (): Promise<LoadedSession> => {
+    if (requested === 'cuda') {
       try {
-        const session = await createSession(modelPath, 'cpu', deviceId, intraOpThreads);
-        return { session, digest, modelPath, executionProvider: 'cpu' };
+        const session = await createSession(modelPath, 'cuda', deviceId, intraOpThreads);
+        return { session, digest, modelPath, executionProvider: 'cuda' };
       } catch (error) {
-        throw new CorruptModelError(modelPath, `onnxruntime rejected it (${(error as Error).message.split('\n')[0]})`);
+        logger.warn(
+          `CUDA execution provider could not load for ${modelPath} on device ${deviceId}; running on CPU instead. ` +
+            '`weft doctor` names what is missing (README: Running on a GPU); WEFT_EXECUTION_PROVIDER=cpu silences this.',
+          { reason: (error as Error).message, deviceId },
+        );
       }
-    })();
-    sessions.set(key, loading);
-    // A failed load must not poison the cache: the next caller tries again (the file may have been rebuilt).
-    loading.catch(() => sessions.delete(key));
-  }
-  return loading;
+    }
+    try {
+      const session = await createSession(modelPath, 'cpu', deviceId, intraOpThreads);
+      return { session, digest, modelPath, executionProvider: 'cpu' };
+    } catch (error) {
+      throw new CorruptModelError(modelPath, `onnxruntime rejected it (${(error as Error).message.split('\n')[0]})`);
+    }
+  });
 }
 
 /** Releases every cached session (tests, and workers shutting down). */

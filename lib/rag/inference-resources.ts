@@ -1,3 +1,4 @@
+import { loadOnce } from '../common/load-once';
 import {
   createMicroBatcher,
   loadChatModel,
@@ -35,34 +36,24 @@ function keyOf(directory: string, placement: DevicePlacement): string {
 }
 
 export function chatModelResources(directory: string, placement: DevicePlacement): Promise<ChatModelResources> {
-  const key = keyOf(directory, placement);
-  let loading = chatModels.get(key);
-  if (!loading) {
-    loading = loadChatModel(directory, {
+  return loadOnce(chatModels, keyOf(directory, placement), () =>
+    loadChatModel(directory, {
       executionProvider: placement.executionProvider,
       deviceId: placement.deviceId,
       logger: placement.logger,
       maxBatchSize: sharedMaxBatchSize,
-    }).then((runtime) => ({ runtime, batcher: createMicroBatcher(runtime, { maxBatchSize: sharedMaxBatchSize }) }));
-    chatModels.set(key, loading);
-    loading.catch(() => chatModels.delete(key));
-  }
-  return loading;
+    }).then((runtime) => ({ runtime, batcher: createMicroBatcher(runtime, { maxBatchSize: sharedMaxBatchSize }) })),
+  );
 }
 
 export function embeddingModelRuntime(directory: string, placement: DevicePlacement): Promise<EmbeddingModelRuntime> {
-  const key = keyOf(directory, placement);
-  let loading = embeddingModels.get(key);
-  if (!loading) {
-    loading = loadEmbeddingModel(directory, {
+  return loadOnce(embeddingModels, keyOf(directory, placement), () =>
+    loadEmbeddingModel(directory, {
       executionProvider: placement.executionProvider,
       deviceId: placement.deviceId,
       logger: placement.logger,
-    });
-    embeddingModels.set(key, loading);
-    loading.catch(() => embeddingModels.delete(key));
-  }
-  return loading;
+    }),
+  );
 }
 
 /** Drops a folder's loaded models (after its cached copy was found altered and fetched again). */

@@ -1,3 +1,4 @@
+import { loadOnce } from '../common/load-once';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
@@ -52,13 +53,8 @@ export class ModelCache {
           'ONNX model folder (model.onnx, tokenizer.json, weft-model.json). Log the folder the trainer exported.',
       );
     }
-    let loading = this.ready.get(artifact.digest);
-    if (!loading) {
-      loading = this.fetch(artifact);
-      this.ready.set(artifact.digest, loading);
-      loading.catch(() => this.ready.delete(artifact.digest));
-    }
-    return { directory: await loading, artifact };
+    const directory = await loadOnce(this.ready, artifact.digest, () => this.fetch(artifact));
+    return { directory, artifact };
   }
 
   /** Forgets and deletes a cached copy that turned out not to match (the caller fetches it again). */
