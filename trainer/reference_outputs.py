@@ -3,12 +3,14 @@ greedy generations of the base chat model and sentence-transformers embeddings.
 
     python -m trainer.reference_outputs --out $WEFT_MODELS_DIR/reference.json [--chat-model DIR]
 
-Format "weft-reference/1":
+Format "weft-reference/2":
     tokenization[]:  {text, ids}                          encode without special tokens
     chat_prompts[]:  {messages, text, ids}                chat template, add_generation_prompt=True
     generations[]:   {messages, prompt_ids, output_ids, text}
                      greedy (do_sample=False), max_new_tokens=24, batch of one; output_ids are the new
-                     tokens only and end with the stop token when one was generated
+                     tokens only and end with the stop token when one was generated;
+                     top2_gaps[i]: PyTorch's top-1 minus top-2 logit at step i, so a parity test can tell a
+                     real mismatch from a near-tie that rounding may break either way
     embeddings[]:    {text, input_ids, embedding}         all-MiniLM-L6-v2, mean pooled, L2-normalised
 """
 
@@ -26,7 +28,7 @@ from trainer.chat_tokens import chat_prompt_ids
 from trainer.data import corpus_by_id, read_jsonl
 from trainer.rag_prompt import rag_messages
 
-FORMAT = "weft-reference/1"
+FORMAT = "weft-reference/2"
 MAX_NEW_TOKENS = 24
 EDGE_CASE_TEXTS = [
     "",
@@ -94,14 +96,21 @@ def build_reference(chat_model_dir: Path, corpus_path: Path, qa_path: Path) -> d
                 attention_mask=torch.ones((1, len(prompt_ids)), dtype=torch.long),
                 max_new_tokens=MAX_NEW_TOKENS,
                 do_sample=False,
+                output_scores=True,
+                return_dict_in_generate=True,
             )
-        output_ids = output[0, len(prompt_ids) :].tolist()
+        output_ids = output.sequences[0, len(prompt_ids) :].tolist()
+        top2_gaps = []
+        for scores in output.scores:
+            top = torch.topk(scores[0].float(), 2).values
+            top2_gaps.append(round(float(top[0] - top[1]), 6))
         generations.append(
             {
                 "messages": messages,
                 "prompt_ids": prompt_ids,
                 "output_ids": output_ids,
                 "text": tokenizer.decode(output_ids, skip_special_tokens=True),
+                "top2_gaps": top2_gaps,
             }
         )
 

@@ -10,17 +10,31 @@ export const modelsDirectory = path.resolve(
 export const chatModelDirectory = path.join(modelsDirectory, 'base-chat', 'onnx');
 /** The same weights exported in float16 (trainer/export_onnx.py --dtype float16). */
 export const chatModelFloat16Directory = path.join(modelsDirectory, 'base-chat', 'onnx-fp16');
+/**
+ * A tiny Llama whose greedy output is fixed by construction (trainer/build_fixture_model.py): letters count up
+ * 'a' → … → 'z' → ' ' → 'a', digits count down to '0' and then the stop token <|im_end|>, anything else → 'a'.
+ * Generation semantics are tested on it; trained models' outputs differ from machine to machine.
+ */
+export const fixtureModelDirectory = path.join(modelsDirectory, 'fixture-chat', 'onnx');
+export const fixtureModelFloat16Directory = path.join(modelsDirectory, 'fixture-chat', 'onnx-fp16');
 export const embeddingModelDirectory = path.join(modelsDirectory, 'minilm', 'onnx');
 export const referencePath = path.join(modelsDirectory, 'reference.json');
 export const pythonPath = process.env.WEFT_PYTHON ?? path.join(projectRoot, '.venv', 'bin', 'python');
 
 /** transformers / sentence-transformers outputs the parity tests compare with (trainer/reference_outputs.py). */
 export interface Reference {
-  format: 'weft-reference/1';
+  format: 'weft-reference/2';
   max_new_tokens: number;
   tokenization: Array<{ text: string; ids: number[] }>;
   chat_prompts: Array<{ messages: ChatMessage[]; text: string; ids: number[] }>;
-  generations: Array<{ messages: ChatMessage[]; prompt_ids: number[]; output_ids: number[]; text: string }>;
+  generations: Array<{
+    messages: ChatMessage[];
+    prompt_ids: number[];
+    output_ids: number[];
+    text: string;
+    /** PyTorch's top-1 minus top-2 logit at each generated step. */
+    top2_gaps: number[];
+  }>;
   embeddings: Array<{ text: string; input_ids: number[]; embedding: number[] }>;
 }
 
@@ -40,7 +54,31 @@ export function requireBuiltModels(): Reference {
   if (missing.length > 0) {
     throw new Error(`The demo models are not built (missing ${missing.join(', ')}): run bash scripts/setup.sh`);
   }
-  return JSON.parse(readFileSync(referencePath, 'utf8')) as Reference;
+  const reference = JSON.parse(readFileSync(referencePath, 'utf8')) as Reference;
+  if (reference.format !== 'weft-reference/2') {
+    throw new Error(`${referencePath} is format ${reference.format}, not weft-reference/2: run bash scripts/setup.sh`);
+  }
+  return reference;
+}
+
+/** The fixture model (trainer/build_fixture_model.py), float32 and float16; missing → fail with what to run. */
+export function requireFixtureModel(): void {
+  const required = [fixtureModelDirectory, fixtureModelFloat16Directory].map((folder) =>
+    path.join(folder, 'generate_greedy.onnx'),
+  );
+  const missing = required.filter((file) => !existsSync(file));
+  if (missing.length > 0) {
+    throw new Error(`The fixture model is not built (missing ${missing.join(', ')}): run bash scripts/setup.sh`);
+  }
+}
+
+/**
+ * How many leading tokens of a generation are decided beyond rounding: PyTorch's top-2 logit gap stays above
+ * `tolerance` at every step up to there. Two correct implementations may part at a near-tie, never before one.
+ */
+export function decidedPrefixLength(generation: Reference['generations'][number], tolerance: number): number {
+  const nearTie = generation.top2_gaps.findIndex((gap) => gap < tolerance);
+  return nearTie < 0 ? generation.output_ids.length : nearTie;
 }
 
 export function cosineSimilarity(left: ArrayLike<number>, right: ArrayLike<number>): number {

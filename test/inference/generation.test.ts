@@ -11,9 +11,246 @@ import {
   createMicroBatcher,
   loadChatModel,
 } from '../../lib/inference';
-import { type Reference, chatModelDirectory, chatModelFloat16Directory, requireBuiltModels } from './built-models';
+import {
+  type Reference,
+  chatModelDirectory,
+  chatModelFloat16Directory,
+  decidedPrefixLength,
+  fixtureModelDirectory,
+  fixtureModelFloat16Directory,
+  requireBuiltModels,
+  requireFixtureModel,
+} from './built-models';
 
-describe('chat model generation', () => {
+// What the fixture model generates, by construction (trainer/build_fixture_model.py): after a chat prompt (which
+// ends in a newline) the alphabet, then ' ', then the alphabet again, never a stop token; after a digit a countdown
+// to '0' and then the stop token <|im_end|>; when min_new_tokens masks that stop token, '0' is followed by '9'.
+const chat = { messages: [{ role: 'user' as const, content: 'Spell the alphabet.' }] };
+const alphabet = 'abcdefghijklmnopqrstuvwxyz';
+const countdownFrom3 = { prompt: 'count 3' }; // '2', '1', '0', <|im_end|>
+
+describe('generation semantics on the fixture model (outputs fixed by construction)', () => {
+  let model: ChatModelRuntime;
+  let stopTokenId: number;
+
+  beforeAll(async () => {
+    requireFixtureModel();
+    model = await loadChatModel(fixtureModelDirectory);
+    stopTokenId = model.description.eosTokenIds[0];
+  });
+
+  it('a chat reply follows the construction and ends at the budget with finish reason length', async () => {
+    const result = await model.generate({ ...chat, maxNewTokens: 30 });
+    expect(result.text).toBe(`${alphabet} abc`);
+    expect(result.completionTokens).toBe(30);
+    expect(result.finishReason).toBe('length');
+  });
+
+  it('a stop token before the budget ends the completion: finish reason stop, the token counted, not in the text', async () => {
+    const result = await model.generate({ ...countdownFrom3, maxNewTokens: 10 });
+    expect(result.text).toBe('210');
+    expect(result.tokenIds.at(-1)).toBe(stopTokenId);
+    expect(result.completionTokens).toBe(4);
+    expect(result.finishReason).toBe('stop');
+  });
+
+  // The edge case, decided as OpenAI-style servers (vLLM, TGI) do: the stop check comes before the length check, and
+  // the stop token counts as a completion token.
+  it('a stop token as the last allowed token is finish reason stop, counted; one budget less is length', async () => {
+    const exactly = await model.generate({ ...countdownFrom3, maxNewTokens: 4 });
+    expect([exactly.text, exactly.completionTokens, exactly.finishReason]).toEqual(['210', 4, 'stop']);
+    expect(exactly.tokenIds.at(-1)).toBe(stopTokenId);
+    const oneShort = await model.generate({ ...countdownFrom3, maxNewTokens: 3 });
+    expect([oneShort.text, oneShort.completionTokens, oneShort.finishReason]).toEqual(['210', 3, 'length']);
+    expect(oneShort.tokenIds).not.toContain(stopTokenId);
+  });
+
+  it('min new tokens holds the stop token back, as transformers min_new_tokens does', async () => {
+    const result = await model.generate({ ...countdownFrom3, maxNewTokens: 6, minNewTokens: 6 });
+    expect(result.text).toBe('210987');
+    expect(result.finishReason).toBe('length');
+    expect(result.tokenIds).not.toContain(stopTokenId);
+    const released = await model.generate({ ...countdownFrom3, maxNewTokens: 20, minNewTokens: 3 });
+    expect([released.text, released.finishReason]).toEqual(['210', 'stop']);
+  });
+
+  it('a stop string ends the completion and is left out, also when it spans tokens', async () => {
+    const stopped = await model.generate({ ...chat, maxNewTokens: 30, stopStrings: ['fgh'] });
+    expect([stopped.text, stopped.finishReason]).toEqual(['abcde', 'stop']);
+    expect(stopped.completionTokens).toBe(8); // 'f', 'g', 'h' were generated, then cut from the text
+    const earliest = await model.generate({ ...chat, maxNewTokens: 30, stopStrings: ['xyz', 'cd'] });
+    expect(earliest.text).toBe('ab');
+    const absent = await model.generate({ ...chat, maxNewTokens: 5, stopStrings: ['0'] });
+    expect([absent.text, absent.finishReason]).toEqual(['abcde', 'length']);
+  });
+
+  it('rows of one left-padded batch keep their own prompts, budgets and stop reasons', async () => {
+    const requests = [
+      { ...chat, maxNewTokens: 5 },
+      { prompt: 'count 7', maxNewTokens: 20 },
+      { prompt: 'x', maxNewTokens: 4 },
+      { ...countdownFrom3, maxNewTokens: 1 },
+      { ...chat, maxNewTokens: 12, stopStrings: ['ghi'] },
+    ];
+    const batched = await model.generate(requests);
+    expect(batched.map((result) => [result.text, result.finishReason])).toEqual([
+      ['abcde', 'length'],
+      ['6543210', 'stop'],
+      ['yz a', 'length'],
+      ['2', 'length'],
+      ['abcdef', 'stop'],
+    ]);
+    // Prompts are prefilled one by one; the one-token request ends there, the other four decode together.
+    expect(batched.map((result) => result.timings.batchSize)).toEqual([4, 4, 4, 1, 4]);
+  });
+
+  it('a call larger than the batch limit keeps at most that many rows per pass, others joining as rows finish', async () => {
+    const narrow = await loadChatModel(fixtureModelDirectory, { maxBatchSize: 2 });
+    const requests = [2, 9, 4, 7, 3].map((digit, index) => ({ prompt: `count ${digit}`, maxNewTokens: 3 + 2 * index }));
+    const results = await narrow.generate(requests);
+    expect(results.map((result) => result.text)).toEqual(['10', '87654', '3210', '6543210', '210']);
+    expect(results.map((result) => result.finishReason)).toEqual(['stop', 'length', 'stop', 'stop', 'stop']);
+    expect(Math.max(...results.map((result) => result.timings.batchSize))).toBe(2);
+  });
+
+  it('streams tokens whose text adds up to the final completion, never showing a stop string', async () => {
+    const events: TokenEvent[] = [];
+    const [first, second] = await model.generate(
+      [
+        { ...chat, stopStrings: ['jkl'] },
+        { prompt: 'count 5', minNewTokens: 1 },
+      ],
+      { maxNewTokens: 16, onToken: (event) => events.push(event) },
+    );
+    expect([first.text, second.text]).toEqual(['abcdefghi', '43210']);
+    for (const [index, result] of [first, second].entries()) {
+      const mine = events.filter((event) => event.requestIndex === index);
+      expect(mine.map((event) => event.tokenId)).toEqual(result.tokenIds);
+      expect(mine.map((event) => event.text).join('')).toBe(result.text);
+    }
+    expect(events.filter((event) => event.requestIndex === 0).some((event) => event.text.includes('j'))).toBe(false);
+  });
+
+  it('a request arriving while the batcher decodes joins the running batch and gets its own tokens', async () => {
+    const batcher = createMicroBatcher(model, { maxBatchSize: 4, maxWaitMs: 1 });
+    let late: Promise<GenerationResult> | undefined;
+    let firstTokens = 0;
+    const early = batcher.generate({
+      ...chat,
+      maxNewTokens: 24,
+      onToken: () => {
+        // Two tokens in, the first request is mid-decode when the second arrives.
+        firstTokens += 1;
+        if (firstTokens === 2) late = batcher.generate({ prompt: 'count 4', maxNewTokens: 8 });
+      },
+    });
+    const earlyResult = await early;
+    const lateResult = await (late as Promise<GenerationResult>);
+    expect(earlyResult.text).toBe(alphabet.slice(0, 24));
+    expect([lateResult.text, lateResult.finishReason]).toEqual(['3210', 'stop']);
+    expect(lateResult.timings.batchSize).toBe(2);
+    expect(earlyResult.timings.batchSize).toBe(2);
+    await batcher.close();
+  });
+
+  it('concurrent calls through the micro-batcher share forward passes and match direct calls', async () => {
+    const batcher = createMicroBatcher(model, { maxBatchSize: 4, maxWaitMs: 20 });
+    const requests = [{ ...chat }, { prompt: 'count 9' }, { prompt: 'p' }, { prompt: 'count 1' }].map((request) => ({
+      ...request,
+      maxNewTokens: 12,
+    }));
+    const direct = await model.generate(requests);
+    const viaBatcher = await Promise.all(requests.map((request) => batcher.generate(request)));
+    expect(viaBatcher.map((result) => result.text)).toEqual(['abcdefghijkl', '876543210', 'qrstuvwxyz a', '0']);
+    expect(viaBatcher.map((result) => result.tokenIds)).toEqual(direct.map((result) => result.tokenIds));
+    expect(viaBatcher.map((result) => result.timings.batchSize)).toEqual([4, 4, 4, 4]);
+    await batcher.close();
+  });
+
+  describe('in-graph greedy decoding (generate_greedy.onnx)', () => {
+    const requests = [
+      { ...chat, maxNewTokens: 24, stopStrings: ['mno'] },
+      { ...countdownFrom3, maxNewTokens: 1 },
+      { ...countdownFrom3, maxNewTokens: 4 },
+      { ...countdownFrom3, maxNewTokens: 3 },
+      { prompt: 'count 8', maxNewTokens: 40 },
+      { prompt: 'Sea level rises as', maxNewTokens: 7 },
+    ];
+    const expected = [
+      ['abcdefghijkl', 'stop'],
+      ['2', 'length'],
+      ['210', 'stop'],
+      ['210', 'length'],
+      ['76543210', 'stop'],
+      ['tuvwxyz', 'length'],
+    ];
+
+    it('decodes inside onnxruntime with the host loop semantics: budgets, stop strings, stop tokens', async () => {
+      for (const folder of [fixtureModelDirectory, fixtureModelFloat16Directory]) {
+        const inGraph = await loadChatModel(folder, { greedyInGraph: 'always' });
+        const hostLoop = await loadChatModel(folder, { greedyInGraph: 'never' });
+        expect([inGraph.decodesInGraph, hostLoop.decodesInGraph]).toEqual([true, false]);
+        const got = await inGraph.generate(requests);
+        const host = await hostLoop.generate(requests);
+        expect(got.map((result) => [result.text, result.finishReason])).toEqual(expected);
+        expect(got.map((result) => [result.tokenIds, result.completionTokens])).toEqual(
+          host.map((result) => [result.tokenIds, result.completionTokens]),
+        );
+      }
+    });
+
+    it('leaves streamed and min-new-token rows to the host loop, with the construction results', async () => {
+      const inGraph = await loadChatModel(fixtureModelDirectory, { greedyInGraph: 'always' });
+      const streamed: number[] = [];
+      const result = await inGraph.generate({
+        ...chat,
+        maxNewTokens: 8,
+        onToken: (event) => streamed.push(event.tokenId),
+      });
+      expect(streamed).toEqual(result.tokenIds);
+      expect(result.text).toBe('abcdefgh');
+      const forced = await inGraph.generate({ ...countdownFrom3, maxNewTokens: 5, minNewTokens: 5 });
+      expect([forced.text, forced.completionTokens]).toEqual(['21098', 5]);
+    });
+
+    it('falls back to the host loop, with one warning and the same tokens, when generate_greedy.onnx cannot run', async () => {
+      const folder = mkdtempSync(path.join(os.tmpdir(), 'weft-broken-loop-'));
+      try {
+        for (const name of readdirSync(fixtureModelDirectory))
+          copyFileSync(path.join(fixtureModelDirectory, name), path.join(folder, name));
+        writeFileSync(path.join(folder, 'generate_greedy.onnx'), 'not an onnx model');
+        const warnings: string[] = [];
+        const broken = await loadChatModel(folder, {
+          greedyInGraph: 'always',
+          logger: { warn: (message) => warnings.push(message) },
+        });
+        const first = await broken.generate(requests);
+        const again = await broken.generate(requests);
+        expect(first.map((result) => [result.text, result.finishReason])).toEqual(expected);
+        expect(again.map((result) => result.tokenIds)).toEqual(first.map((result) => result.tokenIds));
+        expect(warnings).toHaveLength(1);
+        expect(warnings[0]).toMatch(/generate_greedy\.onnx .* cannot run here; decoding step by step instead/);
+        expect(broken.decodesInGraph).toBe(false);
+      } finally {
+        rmSync(folder, { recursive: true, force: true });
+      }
+    });
+
+    it('serves the micro-batcher: concurrent greedy requests decode in one graph run', async () => {
+      const inGraph = await loadChatModel(fixtureModelDirectory, { greedyInGraph: 'always' });
+      const batcher = createMicroBatcher(inGraph, { maxBatchSize: 4, maxWaitMs: 20 });
+      const results = await Promise.all(requests.slice(0, 4).map((request) => batcher.generate(request)));
+      expect(results.map((result) => [result.text, result.finishReason])).toEqual(expected.slice(0, 4));
+      expect(results.map((result) => result.timings.batchSize)).toEqual([4, 4, 4, 4]);
+      await batcher.close();
+    });
+  });
+});
+
+// Parity of the trained demo model with transformers. Two correct implementations may part at a near-tie (rounding
+// breaks it either way), so tokens are compared up to the first step where PyTorch's top-2 logit gap is below the
+// tolerance — and at least half of all generated tokens must be compared, so the test cannot pass vacuously.
+describe('parity of the trained demo model (base-chat) with transformers', () => {
   let reference: Reference;
   let model: ChatModelRuntime;
 
@@ -22,86 +259,59 @@ describe('chat model generation', () => {
     model = await loadChatModel(chatModelDirectory);
   });
 
-  it('greedy generation equals transformers token for token', async () => {
-    for (const expected of reference.generations) {
-      const result = await model.generate({ messages: expected.messages, maxNewTokens: reference.max_new_tokens });
-      expect(result.promptTokens).toBe(expected.prompt_ids.length);
-      expect(result.tokenIds).toEqual(expected.output_ids);
-      expect(result.text).toBe(expected.text);
-      expect(result.completionTokens).toBe(expected.output_ids.length);
-      const endedOnStopToken = model.description.eosTokenIds.includes(expected.output_ids.at(-1) as number);
-      expect(result.finishReason).toBe(endedOnStopToken ? 'stop' : 'length');
+  function expectDecidedPrefixes(results: GenerationResult[], tolerance: number): void {
+    let compared = 0;
+    let generated = 0;
+    reference.generations.forEach((expected, index) => {
+      const decided = decidedPrefixLength(expected, tolerance);
+      expect(results[index].tokenIds.slice(0, decided)).toEqual(expected.output_ids.slice(0, decided));
+      if (decided === expected.output_ids.length) {
+        expect(results[index].tokenIds).toEqual(expected.output_ids);
+        expect(results[index].text).toBe(expected.text);
+      }
+      compared += decided;
+      generated += expected.output_ids.length;
+    });
+    expect(compared).toBeGreaterThanOrEqual(generated / 2);
+  }
+
+  const requestsOf = (reference: Reference) =>
+    reference.generations.map((generation) => ({ messages: generation.messages }));
+
+  it('greedy generation equals transformers token for token, alone and as a left-padded batch', async () => {
+    const alone = [];
+    for (const request of requestsOf(reference)) {
+      alone.push(await model.generate({ ...request, maxNewTokens: reference.max_new_tokens }));
     }
+    alone.forEach((result, index) => {
+      expect(result.promptTokens).toBe(reference.generations[index].prompt_ids.length);
+    });
+    expectDecidedPrefixes(alone, 1e-2);
+    const batched = await model.generate(requestsOf(reference), { maxNewTokens: reference.max_new_tokens });
+    expectDecidedPrefixes(batched, 1e-2);
   });
 
-  it('a left-padded batch gives every request the same greedy output as running it alone', async () => {
-    const requests = [
-      ...reference.generations.map((generation) => ({ messages: generation.messages })),
-      { messages: [{ role: 'user', content: 'What is the greenhouse effect?' }] },
-      { prompt: 'Sea level rises as' },
-    ];
+  it('in-graph greedy decoding (the fused decoder) equals transformers, alone and batched', async () => {
+    const inGraph = await loadChatModel(chatModelDirectory, { greedyInGraph: 'always' });
+    expect(inGraph.decodesInGraph).toBe(true);
     const alone = [];
-    for (const request of requests) alone.push(await model.generate({ ...request, maxNewTokens: 20 }));
-    const batched = await model.generate(requests, { maxNewTokens: 20 });
-    expect(batched.map((result) => result.tokenIds)).toEqual(alone.map((result) => result.tokenIds));
-    expect(batched.map((result) => result.text)).toEqual(alone.map((result) => result.text));
-    expect(batched.every((result) => result.timings.batchSize === requests.length)).toBe(true);
-  });
-
-  it('a call larger than the batch limit keeps at most that many rows per pass, others joining as rows finish', async () => {
-    const narrow = await loadChatModel(chatModelDirectory, { maxBatchSize: 2 });
-    const requests = reference.generations.map((generation, index) => ({
-      messages: generation.messages,
-      maxNewTokens: 4 + 3 * index,
-      minNewTokens: 4 + 3 * index,
-    }));
-    const alone = [];
-    for (const request of requests) alone.push(await model.generate(request));
-    const results = await narrow.generate(requests);
-    expect(results.map((result) => result.tokenIds)).toEqual(alone.map((result) => result.tokenIds));
-    expect(results.map((result) => result.completionTokens)).toEqual(requests.map((request) => request.maxNewTokens));
-    expect(Math.max(...results.map((result) => result.timings.batchSize))).toBe(2);
-  });
-
-  it('streams tokens whose text adds up to the final completion', async () => {
-    const events: TokenEvent[] = [];
-    const [first, second] = await model.generate(
-      [{ messages: reference.generations[0].messages }, { messages: reference.generations[1].messages }],
-      { maxNewTokens: 16, onToken: (event) => events.push(event) },
+    for (const request of requestsOf(reference)) {
+      alone.push(await inGraph.generate({ ...request, maxNewTokens: reference.max_new_tokens }));
+    }
+    expectDecidedPrefixes(alone, 1e-2);
+    expectDecidedPrefixes(
+      await inGraph.generate(requestsOf(reference), { maxNewTokens: reference.max_new_tokens }),
+      1e-2,
     );
-    for (const [index, result] of [first, second].entries()) {
-      const mine = events.filter((event) => event.requestIndex === index);
-      expect(mine.map((event) => event.tokenId)).toEqual(result.tokenIds);
-      expect(mine.map((event) => event.text).join('')).toBe(result.text);
+  });
+
+  it('the float16 export follows transformers up to near-ties at half precision, host loop and in-graph', async () => {
+    const options = { maxNewTokens: reference.max_new_tokens };
+    for (const greedyInGraph of ['never', 'always'] as const) {
+      const half = await loadChatModel(chatModelFloat16Directory, { greedyInGraph });
+      // trainer.export_onnx accepts a float16 export whose logits are within 0.25 of PyTorch's float32 ones.
+      expectDecidedPrefixes(await half.generate(requestsOf(reference), options), 0.5);
     }
-  });
-
-  it('stops at max new tokens and at a stop string, which is left out of the text', async () => {
-    const messages = reference.generations[0].messages;
-    const short = await model.generate({ messages, maxNewTokens: 3 });
-    expect(short.completionTokens).toBeLessThanOrEqual(3);
-    if (short.completionTokens === 3) expect(short.finishReason).toBe('length');
-
-    const full = await model.generate({ messages, maxNewTokens: 24 });
-    const words = full.text.trim().split(/\s+/);
-    expect(words.length).toBeGreaterThan(2);
-    const stop = ` ${words[2]}`;
-    const stopped = await model.generate({ messages, maxNewTokens: 24, stopStrings: [stop] });
-    expect(stopped.finishReason).toBe('stop');
-    expect(stopped.text).toBe(full.text.slice(0, full.text.indexOf(stop)));
-  });
-
-  it('rows of one batch stop independently: a one-token request ends while its neighbours continue', async () => {
-    const [one, long] = await model.generate([
-      { messages: reference.generations[0].messages, maxNewTokens: 1 },
-      { messages: reference.generations[1].messages, maxNewTokens: 12, minNewTokens: 12 },
-    ]);
-    expect(one.tokenIds).toEqual(reference.generations[0].output_ids.slice(0, 1));
-    expect(one.finishReason).toBe(model.description.eosTokenIds.includes(one.tokenIds[0]) ? 'stop' : 'length');
-    // min new tokens holds back the stop token, as transformers' min_new_tokens does.
-    expect(long.completionTokens).toBe(12);
-    expect(long.finishReason).toBe('length');
-    expect(long.tokenIds.some((id) => model.description.eosTokenIds.includes(id))).toBe(false);
   });
 
   it('sampling with a seed is reproducible, batched or not', async () => {
@@ -115,153 +325,7 @@ describe('chat model generation', () => {
       { messages: reference.generations[3].messages, ...parameters, seed: 99 },
     ]);
     expect(inBatch.tokenIds).toEqual(first.tokenIds);
-  });
-
-  it('a request arriving while the batcher decodes joins the running batch and gets the same tokens', async () => {
-    const batcher = createMicroBatcher(model, { maxBatchSize: 4, maxWaitMs: 1 });
-    const first = { messages: reference.generations[0].messages, maxNewTokens: 24, minNewTokens: 24 };
-    const second = { messages: reference.generations[1].messages, maxNewTokens: 8, minNewTokens: 8 };
-    const [firstAlone, secondAlone] = [await model.generate(first), await model.generate(second)];
-    let late: Promise<GenerationResult> | undefined;
-    let firstTokens = 0;
-    const early = batcher.generate({
-      ...first,
-      onToken: () => {
-        // Two tokens in, the first request is mid-decode when the second arrives.
-        firstTokens += 1;
-        if (firstTokens === 2) late = batcher.generate(second);
-      },
-    });
-    const earlyResult = await early;
-    const lateResult = await (late as Promise<GenerationResult>);
-    expect(earlyResult.tokenIds).toEqual(firstAlone.tokenIds);
-    expect(lateResult.tokenIds).toEqual(secondAlone.tokenIds);
-    expect(lateResult.timings.batchSize).toBe(2);
-    expect(earlyResult.timings.batchSize).toBe(2);
-    await batcher.close();
-  });
-
-  it('concurrent calls through the micro-batcher share forward passes and match direct calls', async () => {
-    const batcher = createMicroBatcher(model, { maxBatchSize: 4, maxWaitMs: 20 });
-    const requests = reference.generations.slice(0, 4).map((generation) => ({
-      messages: generation.messages,
-      maxNewTokens: 12,
-    }));
-    const direct = await model.generate(requests);
-    const viaBatcher = await Promise.all(requests.map((request) => batcher.generate(request)));
-    expect(viaBatcher.map((result) => result.tokenIds)).toEqual(direct.map((result) => result.tokenIds));
-    expect(viaBatcher.map((result) => result.timings.batchSize)).toEqual([4, 4, 4, 4]);
-    await batcher.close();
-  });
-
-  describe('in-graph greedy decoding (generate_greedy.onnx)', () => {
-    let inGraph: ChatModelRuntime;
-    let hostLoop: ChatModelRuntime;
-
-    beforeAll(async () => {
-      inGraph = await loadChatModel(chatModelDirectory, { greedyInGraph: 'always' });
-      hostLoop = await loadChatModel(chatModelDirectory, { greedyInGraph: 'never' });
-      expect(inGraph.decodesInGraph).toBe(true);
-      expect(hostLoop.decodesInGraph).toBe(false);
-    });
-
-    it("gives transformers' greedy tokens, alone and as a left-padded batch", async () => {
-      for (const expected of reference.generations) {
-        const result = await inGraph.generate({ messages: expected.messages, maxNewTokens: reference.max_new_tokens });
-        expect(result.tokenIds).toEqual(expected.output_ids);
-        expect(result.text).toBe(expected.text);
-      }
-      const batched = await inGraph.generate(
-        reference.generations.map((generation) => ({ messages: generation.messages })),
-        { maxNewTokens: reference.max_new_tokens },
-      );
-      expect(batched.map((result) => result.tokenIds)).toEqual(reference.generations.map((g) => g.output_ids));
-      expect(batched.every((result) => result.timings.batchSize === reference.generations.length)).toBe(true);
-    });
-
-    it('matches the host loop row by row: own budgets, stop strings, stop tokens and finish reasons', async () => {
-      const full = await hostLoop.generate({ messages: reference.generations[0].messages, maxNewTokens: 24 });
-      const stop = ` ${full.text.trim().split(/\s+/)[2]}`;
-      const requests = [
-        { messages: reference.generations[0].messages, maxNewTokens: 24, stopStrings: [stop] },
-        { messages: reference.generations[1].messages, maxNewTokens: 1 },
-        { messages: reference.generations[2].messages, maxNewTokens: 40 },
-        { prompt: 'Sea level rises as', maxNewTokens: 7 },
-      ];
-      const expected = await hostLoop.generate(requests);
-      const got = await inGraph.generate(requests);
-      expect(got.map((r) => [r.tokenIds, r.text, r.finishReason])).toEqual(
-        expected.map((r) => [r.tokenIds, r.text, r.finishReason]),
-      );
-      expect(got[0].finishReason).toBe('stop');
-      expect(got[1].completionTokens).toBe(1);
-    });
-
-    it('leaves sampled, streamed and min-new-token rows to the host loop, with the same results', async () => {
-      const messages = reference.generations[2].messages;
-      const sampled = { messages, temperature: 0.9, seed: 7, maxNewTokens: 12 };
-      expect((await inGraph.generate(sampled)).tokenIds).toEqual((await hostLoop.generate(sampled)).tokenIds);
-      const streamed: number[] = [];
-      const result = await inGraph.generate({ messages, maxNewTokens: 8, onToken: (e) => streamed.push(e.tokenId) });
-      expect(streamed).toEqual(result.tokenIds);
-      const forced = { messages, maxNewTokens: 10, minNewTokens: 10 };
-      expect((await inGraph.generate(forced)).completionTokens).toBe(10);
-    });
-
-    it('falls back to the host loop, with one warning and the same tokens, when generate_greedy.onnx cannot run', async () => {
-      const folder = mkdtempSync(path.join(os.tmpdir(), 'weft-broken-loop-'));
-      try {
-        for (const name of readdirSync(chatModelDirectory))
-          copyFileSync(path.join(chatModelDirectory, name), path.join(folder, name));
-        writeFileSync(path.join(folder, 'generate_greedy.onnx'), 'not an onnx model');
-        const warnings: string[] = [];
-        const broken = await loadChatModel(folder, {
-          greedyInGraph: 'always',
-          logger: { warn: (message) => warnings.push(message) },
-        });
-        const requests = reference.generations.slice(0, 2).map((generation) => ({ messages: generation.messages }));
-        const first = await broken.generate(requests, { maxNewTokens: 12 });
-        const again = await broken.generate(requests, { maxNewTokens: 12 });
-        const expected = await hostLoop.generate(requests, { maxNewTokens: 12 });
-        expect(first.map((r) => r.tokenIds)).toEqual(expected.map((r) => r.tokenIds));
-        expect(again.map((r) => r.tokenIds)).toEqual(expected.map((r) => r.tokenIds));
-        expect(warnings).toHaveLength(1);
-        expect(warnings[0]).toMatch(/generate_greedy\.onnx .* cannot run here; decoding step by step instead/);
-        expect(broken.decodesInGraph).toBe(false);
-      } finally {
-        rmSync(folder, { recursive: true, force: true });
-      }
-    });
-
-    it('serves the micro-batcher: concurrent greedy requests decode in one graph run and match direct calls', async () => {
-      const batcher = createMicroBatcher(inGraph, { maxBatchSize: 4, maxWaitMs: 20 });
-      const requests = reference.generations.slice(0, 4).map((generation) => ({
-        messages: generation.messages,
-        maxNewTokens: 12,
-      }));
-      const direct = await hostLoop.generate(requests);
-      const viaBatcher = await Promise.all(requests.map((request) => batcher.generate(request)));
-      expect(viaBatcher.map((result) => result.tokenIds)).toEqual(direct.map((result) => result.tokenIds));
-      expect(viaBatcher.map((result) => result.timings.batchSize)).toEqual([4, 4, 4, 4]);
-      await batcher.close();
-    });
-  });
-
-  it('runs a float16 export: host loop and in-graph agree, and it follows the float32 model', async () => {
-    const hostLoop = await loadChatModel(chatModelFloat16Directory, { greedyInGraph: 'never' });
-    const inGraph = await loadChatModel(chatModelFloat16Directory, { greedyInGraph: 'always' });
-    const requests = reference.generations.map((generation) => ({ messages: generation.messages }));
-    const options = { maxNewTokens: reference.max_new_tokens };
-    const [host, graph, float32] = [
-      await hostLoop.generate(requests, options),
-      await inGraph.generate(requests, options),
-      await model.generate(requests, options),
-    ];
-    expect(graph.map((r) => r.tokenIds)).toEqual(host.map((r) => r.tokenIds));
-    // Half precision may flip a near tie late in a completion, not the opening tokens of every prompt.
-    const sameFirstTokens = float32.filter(
-      (r, i) => r.tokenIds.slice(0, 3).join() === host[i].tokenIds.slice(0, 3).join(),
-    );
-    expect(sameFirstTokens.length).toBeGreaterThanOrEqual(float32.length - 1);
+    const inGraph = await loadChatModel(chatModelDirectory, { greedyInGraph: 'always' });
+    expect((await inGraph.generate({ messages, ...parameters })).tokenIds).toEqual(first.tokenIds);
   });
 });
