@@ -83,7 +83,11 @@ export interface GenerationResult {
   tokenIds: number[];
   promptTokens: number;
   completionTokens: number;
-  /** 'stop': a stop token or stop string ended it; 'length': max_new_tokens or the context window did. */
+  /**
+   * 'stop': a stop token or stop string ended it; 'length': max_new_tokens or the context window did. A stop token
+   * generated as the last allowed token is 'stop' (the stop check comes before the length check, as in vLLM and TGI),
+   * and it counts in completionTokens.
+   */
   finishReason: FinishReason;
   timings: GenerationTimings;
 }
