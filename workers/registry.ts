@@ -1,6 +1,7 @@
 import { openLineageStore } from '../lib/lineage';
 import { createRegistryActivities } from '../activities/registry';
 import { createSmokeRegistryActivities } from '../activities/smoke';
+import { legacyRegistryActivityNames } from '../workflows/contracts/lifecycle';
 import { taskQueues } from '../workflows/contracts/task-queues';
 import { main, runWorkerProcess } from './run-worker';
 
@@ -11,12 +12,15 @@ main(() =>
       defaults: { entity: config.entity, project: config.project, org: config.org },
     });
     onShutdown(() => store.close());
+    const registry = createRegistryActivities({ store, org: config.org });
     return {
       taskQueue: taskQueues.registry,
       maxConcurrentActivityTaskExecutions: 4,
       activities: {
         ...createSmokeRegistryActivities({ workerName, home: config.home }),
-        ...createRegistryActivities({ store, org: config.org }),
+        ...registry,
+        // Runs started before the rename may still schedule the old name.
+        [legacyRegistryActivityNames.promoteRagModel]: registry.promoteRagModel,
       },
     };
   }),

@@ -37,6 +37,7 @@ export type {
   LinkResult,
   LinkedVersion,
   RegistryCollectionSummary,
+  PromoteRequest,
 } from './registry';
 export type { Run, RunState, CreateRunInput } from './runs';
 export type { CallInput, CallRecord, CallQuery, FeedbackInput, Feedback, CallAttributeValue } from './calls';
