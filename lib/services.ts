@@ -5,16 +5,13 @@ import { closeRagInferenceResources, createRagRuntime, type RagRuntime } from '.
 import { ModelCache } from './rag/model-cache';
 import { openVectorStore, type VectorStore } from './vectors';
 import type { InferenceLogger } from './inference';
-import type { RagPredictionService } from '../activities/evaluation';
-import type { RagAppService } from '../activities/integrate';
 
 /** The adapters a worker process shares across its activities: opened once, closed on shutdown. */
 export interface WorkerServices {
   store: LineageStore;
   vectors: VectorStore;
+  /** The RAG runtime: the composition roots hand it to the activities as their prediction and integration ports. */
   rag: RagRuntime;
-  predictions: RagPredictionService;
-  apps: RagAppService;
   materializeModel(artifactRef: string, requiredFiles?: string[]): Promise<string>;
   close(): Promise<void>;
 }
@@ -31,16 +28,10 @@ export async function openWorkerServices(config: WeftConfig, logger?: InferenceL
   const rag = createRagRuntime({ store, vectors, config, logger });
   const modelCache = new ModelCache(store, path.join(config.home, 'cache', 'models'));
 
-  // The runtime implements both ports the activities declare.
-  const predictions: RagPredictionService = rag;
-  const apps: RagAppService = rag;
-
   return {
     store,
     vectors,
     rag,
-    predictions,
-    apps,
     async materializeModel(artifactRef, requiredFiles = ['model.onnx']) {
       return (await modelCache.materialize(artifactRef, requiredFiles)).directory;
     },
