@@ -1,9 +1,9 @@
 import path from 'node:path';
 import type { WeftConfig } from './config/config';
-import { openLineageStore, type LineageStore } from './lineage';
+import { openLineageStore, type LineageStore, type LineageStoreOptions } from './lineage';
 import { closeRagInferenceResources, createRagRuntime, type RagRuntime } from './rag';
 import { ModelCache } from './rag/model-cache';
-import { openVectorStore, type VectorStore } from './vectors';
+import { openVectorStore, type OpenVectorStoreOptions, type VectorStore } from './vectors';
 import type { InferenceLogger } from './inference';
 
 /** The adapters a worker process shares across its activities: opened once, closed on shutdown. */
@@ -16,15 +16,24 @@ export interface WorkerServices {
   close(): Promise<void>;
 }
 
-export async function openWorkerServices(config: WeftConfig, logger?: InferenceLogger): Promise<WorkerServices> {
-  const store = await openLineageStore(config.lineageUrl, {
+/** How the configuration opens the lineage store: its default scope, and blobs under WEFT_HOME (a shared volume). */
+export function lineageStoreOptions(config: WeftConfig): LineageStoreOptions {
+  return {
     defaults: { entity: config.entity, project: config.project, org: config.org },
-  });
-  const vectors = await openVectorStore({
-    url: config.vectorUrl,
-    apiKey: config.vectorApiKey,
-    path: config.vectorUrl ? undefined : path.join(config.home, 'vectors.db'),
-  });
+    ...(config.lineageUrl.startsWith('sqlite://') ? {} : { blobDirectory: path.join(config.home, 'blobs') }),
+  };
+}
+
+/** How the configuration opens the vector store: Qdrant at WEFT_VECTOR_URL, else sqlite-vec in WEFT_HOME. */
+export function vectorStoreOptions(config: WeftConfig): OpenVectorStoreOptions {
+  return config.vectorUrl
+    ? { url: config.vectorUrl, apiKey: config.vectorApiKey }
+    : { path: path.join(config.home, 'vectors.db') };
+}
+
+export async function openWorkerServices(config: WeftConfig, logger?: InferenceLogger): Promise<WorkerServices> {
+  const store = await openLineageStore(config.lineageUrl, lineageStoreOptions(config));
+  const vectors = await openVectorStore(vectorStoreOptions(config));
   const rag = createRagRuntime({ store, vectors, config, logger });
   const modelCache = new ModelCache(store, path.join(config.home, 'cache', 'models'));
 

@@ -8,13 +8,12 @@ import {
   type LineageStore,
 } from '../../lib/lineage';
 import { printJson, printTable } from '../output';
+import { lineageStoreOptions } from '../../lib/services';
 
 /** Opens the store named by the configuration for one command and always closes it. */
 async function withLineageStore<T>(body: (store: LineageStore) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const store = await openLineageStore(config.lineageUrl, {
-    defaults: { entity: config.entity, project: config.project, org: config.org },
-  });
+  const store = await openLineageStore(config.lineageUrl, lineageStoreOptions(config));
   try {
     return await body(store);
   } finally {
