@@ -181,3 +181,6 @@ export function passagePointId(passage: Passage): string {
 export function passageEmbeddingText(passage: Passage): string {
   return passage.title ? `${passage.title}\n${passage.text}` : passage.text;
 }
+
+/** The payload field of a vector point that holds its passage text: ingest writes it, retrieval reads it. */
+export const passageTextField = 'text';
