@@ -1,6 +1,5 @@
-import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { rowDigest, type LineageStore } from '../lib/lineage';
+import { rowDigest, sha256Hex, type LineageStore } from '../lib/lineage';
 import {
   batchRange,
   callContext,
@@ -202,9 +201,7 @@ export function createEvaluationActivities({ store, rag, workerName }: Evaluatio
       };
       for (const [index, row] of rows.entries()) {
         const rowIndex = offset + index;
-        const cacheKey = createHash('sha256')
-          .update(`${rowDigest(row)}|${identity.key}`)
-          .digest('hex');
+        const cacheKey = sha256Hex(`${rowDigest(row)}|${identity.key}`);
         const [, modelCall] = rowCalls(callContext(plan, modelIndex), rowIndex, row, undefined, {}, noTimes);
         const existing = await store.calls.get(store.callRef(modelCall.id)).catch(() => undefined);
         if (existing?.output) {

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
+import { filesUnder } from '../lib/common/files';
 import { AliasConflictError, formatRef, parseRefOfKind, type LineageStore } from '../lib/lineage';
 import {
   chatModelCollectionRef,
@@ -18,21 +19,6 @@ import { atBoundary, invalidInput } from './boundary';
 export interface RegistryActivityDependencies {
   store: LineageStore;
   org: string;
-}
-
-/** Files of a folder as artifact entries, their paths prefixed (`onnx/model.onnx`). */
-export function filesUnder(directory: string, prefix: string): { path: string; localPath: string }[] {
-  const entries: { path: string; localPath: string }[] = [];
-  const walk = (current: string) => {
-    for (const entry of fs.readdirSync(current, { withFileTypes: true })) {
-      const full = path.join(current, entry.name);
-      if (entry.isDirectory()) walk(full);
-      else if (entry.isFile())
-        entries.push({ path: path.posix.join(prefix, path.relative(directory, full)), localPath: full });
-    }
-  };
-  walk(directory);
-  return entries.sort((left, right) => left.path.localeCompare(right.path));
 }
 
 /** The name used for the idempotency key of one step of one workflow (rule 3: keys derive from workflow id + step). */
@@ -71,9 +57,9 @@ export function createRegistryActivities({ store, org }: RegistryActivityDepende
         },
         // The ONNX folder at the root (what inference loads), the HF weights under hf/ (so it can be fine-tuned again).
         files: [
-          ...filesUnder(onnxDirectory, ''),
+          ...filesUnder(onnxDirectory),
           ...(fs.existsSync(path.join(input.fineTune.modelDirectory, 'hf'))
-            ? filesUnder(path.join(input.fineTune.modelDirectory, 'hf'), 'hf')
+            ? filesUnder(path.join(input.fineTune.modelDirectory, 'hf'), { prefix: 'hf' })
             : []),
         ],
         runId: run.id,

@@ -1,3 +1,4 @@
+import { WeftError } from '../common/errors';
 import { parseRef, type CallRecord, type LineageStore } from '../lineage';
 import { bootstrapMean } from '../scoring/statistics';
 import type { EvaluationPlan, EvaluationSummary, ScoreName } from '../../workflows/contracts/evaluation';
@@ -43,9 +44,12 @@ export interface EvaluationRow {
 }
 
 /** A dataset row an evaluation cannot use: bad input that no retry fixes. */
-export class InvalidEvaluationRowError extends Error {
+export class InvalidEvaluationRowError extends WeftError {
   readonly retryable = false;
-  readonly type = errorTypes.invalidInput;
+  // Reported as the pipeline's bad-input type, as every row check before it was.
+  override get type(): string {
+    return errorTypes.invalidInput;
+  }
 }
 
 /** The rows of one batch: `[offset, offset + limit)`. */

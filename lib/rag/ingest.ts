@@ -1,5 +1,4 @@
-import crypto from 'node:crypto';
-import { canonicalJson } from '../lineage';
+import { canonicalJson, sha256Hex } from '../lineage';
 import type { PointStruct, VectorStore } from '../vectors';
 import { ensureArtifactRef, type AppCatalogue } from './app-catalogue';
 import {
@@ -80,17 +79,14 @@ export class CorpusIngest {
       chunkDocument({ ...document, title: document.title ?? document.id }, chunking),
     );
     // The collection's name is a digest of everything its points derive from: same corpus and model, same name.
-    const contentDigest = crypto
-      .createHash('sha256')
-      .update(
-        canonicalJson({
-          format: 'weft-rag-collection/1',
-          embeddingModel: embeddingArtifact.digest,
-          chunking,
-          passages: passages.map((passage) => [passage.documentId, passage.chunkIndex, passage.title, passage.text]),
-        }),
-      )
-      .digest('hex');
+    const contentDigest = sha256Hex(
+      canonicalJson({
+        format: 'weft-rag-collection/1',
+        embeddingModel: embeddingArtifact.digest,
+        chunking,
+        passages: passages.map((passage) => [passage.documentId, passage.chunkIndex, passage.title, passage.text]),
+      }),
+    );
     const collection = `${input.collectionName ?? input.alias}-${contentDigest.slice(0, 16)}`;
     const complete =
       (await this.vectors.collectionExists(collection)) && (await this.vectors.count(collection)) === passages.length;

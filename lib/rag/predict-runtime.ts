@@ -1,4 +1,4 @@
-import crypto from 'node:crypto';
+import { sha256Hex } from '../lineage';
 import type { ChatModelRuntime, EmbeddingModelRuntime, GenerationResult } from '../inference';
 import { CollectionNotFoundError, type VectorStore } from '../vectors';
 import { renderPrompt, type Prompt, type RagModel } from './app-objects';
@@ -59,7 +59,7 @@ export class PredictRuntime {
   async cacheIdentity(ragModelRef: string): Promise<{ key: string; sampled: boolean }> {
     const resolved = await this.catalogue.resolveRagModel(ragModelRef);
     const contentVersion = await this.vectors.contentVersion(resolved.ragModel.collectionAlias);
-    const key = crypto.createHash('sha256').update(`${resolved.ref}\n${contentVersion}`).digest('hex');
+    const key = sha256Hex(`${resolved.ref}\n${contentVersion}`);
     return { key, sampled: resolved.chatModel.generation.temperature > 0 };
   }
 
