@@ -2,7 +2,7 @@ import path from 'node:path';
 import type { WeftConfig } from './config/config';
 import { openLineageStore, type LineageStore, type LineageStoreOptions } from './lineage';
 import { closeRagInferenceResources, createRagRuntime, type RagRuntime } from './rag';
-import { ModelCache } from './rag/model-cache';
+import { modelCacheFor } from './rag/model-cache';
 import { openVectorStore, type OpenVectorStoreOptions, type VectorStore } from './vectors';
 import type { InferenceLogger } from './inference';
 
@@ -34,8 +34,9 @@ export function vectorStoreOptions(config: WeftConfig): OpenVectorStoreOptions {
 export async function openWorkerServices(config: WeftConfig, logger?: InferenceLogger): Promise<WorkerServices> {
   const store = await openLineageStore(config.lineageUrl, lineageStoreOptions(config));
   const vectors = await openVectorStore(vectorStoreOptions(config));
-  const rag = createRagRuntime({ store, vectors, config, logger });
-  const modelCache = new ModelCache(store, path.join(config.home, 'cache', 'models'));
+  // One model cache per process: predict, ingest and the fine-tune's base model materialise through it.
+  const modelCache = modelCacheFor(store, config.home);
+  const rag = createRagRuntime({ store, vectors, config, logger, modelCache });
 
   return {
     store,

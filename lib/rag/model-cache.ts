@@ -112,3 +112,8 @@ export class ModelCache {
     }
   }
 }
+
+/** The model cache of a WEFT_HOME: `$WEFT_HOME/cache/models`, one per store and process. */
+export function modelCacheFor(store: LineageStore, home: string): ModelCache {
+  return new ModelCache(store, path.join(home, 'cache', 'models'));
+}

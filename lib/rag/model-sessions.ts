@@ -1,7 +1,6 @@
-import path from 'node:path';
 import type { WeftConfig } from '../config/config';
 import type { EmbeddingModelRuntime, InferenceLogger } from '../inference';
-import type { ArtifactVersion, LineageStore } from '../lineage';
+import type { ArtifactVersion } from '../lineage';
 import type { ChatModelDevice } from './app-objects';
 import {
   chatModelResources,
@@ -9,22 +8,19 @@ import {
   forgetModelFolder,
   type DevicePlacement,
 } from './inference-resources';
-import { manifestFileDigest, ModelCache } from './model-cache';
+import { manifestFileDigest, type ModelCache } from './model-cache';
 
 /**
  * Model artifacts made ready to run, shared by ingest and predict: materialised through the model cache, loaded on
  * the placement the configuration asks for, and fetched again once when the cached copy does not match its artifact.
  */
 export class RagModelSessions {
-  private readonly modelCache: ModelCache;
-
   constructor(
-    store: LineageStore,
+    /** The process's one model cache (modelCacheFor), shared with whatever else materialises model artifacts. */
+    readonly modelCache: ModelCache,
     private readonly config: WeftConfig,
     private readonly logger: InferenceLogger | undefined,
-  ) {
-    this.modelCache = new ModelCache(store, path.join(config.home, 'cache', 'models'));
-  }
+  ) {}
 
   placementFor(device: ChatModelDevice): DevicePlacement {
     return {

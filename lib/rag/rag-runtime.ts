@@ -11,6 +11,7 @@ import {
   type ResolvedRagModel,
 } from './app-catalogue';
 import { CorpusIngest, type IngestInput, type IngestResult } from './ingest';
+import { modelCacheFor, type ModelCache } from './model-cache';
 import { RagModelSessions } from './model-sessions';
 import { PredictRuntime, type PredictOptions, type Prediction } from './predict-runtime';
 
@@ -24,6 +25,8 @@ export interface RagRuntimeOptions {
   config: WeftConfig;
   /** Where model loading reports CUDA fallbacks; workers pass the Temporal logger. Default: console. */
   logger?: InferenceLogger;
+  /** The process's model cache, when something else shares it (the gpu worker's fine-tune). Default: WEFT_HOME's. */
+  modelCache?: ModelCache;
 }
 
 /**
@@ -63,7 +66,11 @@ export interface RagRuntime {
 /** The RAG runtime over a lineage store and a vector store; models load lazily and are shared per process. */
 export function createRagRuntime(options: RagRuntimeOptions): RagRuntime {
   const catalogue = new AppCatalogue(options.store);
-  const sessions = new RagModelSessions(options.store, options.config, options.logger);
+  const sessions = new RagModelSessions(
+    options.modelCache ?? modelCacheFor(options.store, options.config.home),
+    options.config,
+    options.logger,
+  );
   const predictor = new PredictRuntime(catalogue, options.vectors, sessions);
   const corpus = new CorpusIngest(catalogue, options.vectors, sessions);
   return {
