@@ -7,6 +7,7 @@ import { createIntegrateActivities } from '../../activities/integrate';
 import { createReevaluationActivities } from '../../activities/reevaluation';
 import { createRegistryActivities } from '../../activities/registry';
 import { openLineageStore, type LineageStore } from '../../lib/lineage';
+import { selectRagModel } from '../../lib/rag/rag-model-selector';
 import { ragModelCollectionRef } from '../../lib/rag/registries';
 import { errorTypes } from '../../workflows/contracts/errors';
 import type { GateDecision } from '../../workflows/contracts/lifecycle';
@@ -144,6 +145,20 @@ describe('registry activities on a real lineage store', () => {
     expect(await champion('climate-rag')).toBe(ragModels.climate1);
     expect(await champion('legal-rag')).toBe(ragModels.legal2);
     expect(await champion('unpublished-rag')).toBeNull();
+    // `weft ask` without --rag can no longer guess which app is meant, and says how to choose.
+    await expect(
+      selectRagModel(store, undefined, { entity: 'weft', project: 'rag-demo', org: 'weft' }),
+    ).rejects.toThrow(
+      'Several apps in the "RAG Models" registry have a "production" version; pass one with --rag: ' +
+        'wandb-artifact:///weft/wandb-registry-RAG Models/RAG Model:production, ' +
+        'wandb-artifact:///weft/wandb-registry-RAG Models/legal-rag:production.',
+    );
+    const legal = await selectRagModel(store, 'wandb-artifact:///weft/wandb-registry-RAG Models/legal-rag:production', {
+      entity: 'weft',
+      project: 'rag-demo',
+      org: 'weft',
+    });
+    expect(legal).toEqual({ ragModelRef: ragModels.legal2, source: 'registry' });
     expect(await store.registry.aliasHistory(collection, 'production')).toHaveLength(1);
 
     // Each app's nightly check compares against the score accepted when *its* production was published.
