@@ -27,6 +27,8 @@ export interface DemoProject {
 }
 
 export const demoNames = {
+  /** The demo app: its registry collections, search attribute value and business key. */
+  app: 'climate-rag',
   baseModelArtifact: 'base-chat',
   embeddingModelArtifact: 'all-MiniLM-L6-v2',
   collectionAlias: 'climate-corpus',

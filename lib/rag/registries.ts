@@ -1,3 +1,4 @@
+import { demoNames } from './demo-project';
 import { formatRef, NotFoundError, type ArtifactVersion, type LineageStore, type LinkedVersion } from '../lineage';
 
 /**
@@ -22,7 +23,7 @@ export const registryAliases = { production: 'production', candidate: 'candidate
  * Apps whose collection in `RAG Models` is not named after the app. The demo app keeps the seed's `RAG Model`, the
  * collection its earlier runs published into, so stores written before one-collection-per-app keep resolving.
  */
-export const ragModelCollectionNames: Readonly<Record<string, string>> = { 'climate-rag': 'RAG Model' };
+export const ragModelCollectionNames: Readonly<Record<string, string>> = { [demoNames.app]: 'RAG Model' };
 
 /** The app's collection in `RAG Models`: its configured name, else the app's own name. */
 export function ragModelCollectionName(app: string): string {
