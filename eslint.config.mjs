@@ -14,7 +14,7 @@ export default tseslint.config(
     },
   },
   {
-    // Workflow code is replayed: it may import only the workflow API, common types and the shared contracts.
+    // Workflow code is replayed: it may import only the workflow API, the shared contracts and sibling workflows.
     files: ['workflows/**/*.ts'],
     rules: {
       'no-restricted-imports': [
@@ -22,14 +22,31 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex:
-                '^(?!@temporalio/workflow$|@temporalio/common$|\\./contracts(/|$)|\\.\\./contracts(/|$)|\\./|\\.\\./).*',
-              message:
-                'workflows/ may import only @temporalio/workflow, @temporalio/common (types) and workflows/contracts.',
+              // Allowed: @temporalio/workflow, ./contracts/…, and a sibling workflow file (./evaluate). Nothing
+              // with `..`, nothing from node_modules but the workflow API.
+              regex: '^(?!@temporalio/workflow$|\\./contracts(/[A-Za-z0-9_-]+)?$|\\./[A-Za-z0-9_-]+$).*',
+              message: 'workflows/ may import only @temporalio/workflow, workflows/contracts and sibling workflows.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // lib/ is the domain and its adapters: imports point down, never up into the processes that compose it.
+    files: ['lib/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(\\.\\./)+(activities|client|workers|test|bench)(/|$)',
+              message: 'lib/ may not import activities, client, workers, test or bench: pass what it needs in.',
             },
             {
-              regex: '^\\.\\./\\.\\.',
-              message: 'workflows/ may not reach outside workflows/.',
+              regex: '^(\\.\\./)+workflows(/(?!contracts(/|$))|$)',
+              message: 'lib/ may import only workflows/contracts, never workflow code.',
             },
           ],
         },
@@ -44,7 +61,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              regex: '^(?!@temporalio/common$|@temporalio/workflow$|\\./).*',
+              regex: '^(?!@temporalio/common$|@temporalio/workflow$|\\./[A-Za-z0-9_-]+$).*',
               message:
                 'workflows/contracts must stay bundle-safe: only @temporalio/workflow (define* helpers), @temporalio/common and sibling contracts.',
             },

@@ -1,54 +1,32 @@
-import { createHash } from 'node:crypto';
 import { Context } from '@temporalio/activity';
-import { parseRef, rowDigest, type CallRecord, type LineageStore } from '../lib/lineage';
+import { rowDigest, sha256Hex, type LineageStore } from '../lib/lineage';
 import {
+  batchRange,
+  callContext,
   evaluateCall,
   evaluationCallIds,
-  evaluationOpObjects,
-  opObject,
+  opRefs,
+  parseRows,
   publishEvaluationOps,
   publishOpObject,
-  rowEvaluationCalls,
-  type EvaluationCallContext,
-} from '../lib/weave-server/evaluation-calls';
+  recordedRows,
+  rowCalls,
+  scalarAttributes,
+  scorerOpName,
+  scorerOps,
+  summarizeRows,
+  type EvaluationRow,
+  type RagPrediction,
+  type RagPredictionService,
+} from '../lib/evaluation';
 import { scoredRowOf, scorerNamed } from '../lib/scoring/scorers';
-import { bootstrapMean, pairedBootstrapDifference } from '../lib/scoring/statistics';
 import type {
   EvaluationGpuActivities,
   EvaluationModelResult,
   EvaluationPipelineActivities,
   EvaluationPlan,
-  EvaluationSummary,
-  ScoreName,
 } from '../workflows/contracts/evaluation';
-import type { GateDecision, LifecyclePipelineActivities } from '../workflows/contracts/lifecycle';
 import { atBoundary, invalidInput } from './boundary';
-
-/** One answered question, as the RAG runtime returns it. */
-export interface RagPrediction {
-  answer: string;
-  contexts: { documentId: string; title?: string; text: string; score: number }[];
-  promptTokens: number;
-  completionTokens: number;
-  timings: { retrievalMilliseconds: number; generationMilliseconds: number; totalMilliseconds: number };
-}
-
-/** What the evaluation needs from the RAG runtime (lib/rag implements it). */
-export interface RagPredictionService {
-  predict(ragModelRef: string, questions: string[]): Promise<RagPrediction[]>;
-  /**
-   * What a cached prediction must match besides the row: the RagModel digest and the content version
-   * of the collection behind its alias. `sampled` RagModels (temperature > 0) are never served from cache.
-   */
-  cacheIdentity(ragModelRef: string): Promise<{ key: string; sampled: boolean }>;
-}
-
-export interface EvaluationRow {
-  id: string;
-  question: string;
-  answer: string;
-  doc_id: string;
-}
 
 export interface EvaluationActivityDependencies {
   store: LineageStore;
@@ -57,88 +35,8 @@ export interface EvaluationActivityDependencies {
   workerName?: string;
 }
 
-function batchRange(plan: EvaluationPlan, batchIndex: number): { offset: number; limit: number } {
-  const offset = batchIndex * plan.batchSize;
-  return { offset, limit: Math.min(plan.batchSize, plan.rowCount - offset) };
-}
-
-function parseRows(rows: Record<string, unknown>[], datasetRef: string, offset: number): EvaluationRow[] {
-  return rows.map((row, index) => {
-    for (const field of ['question', 'answer', 'doc_id'] as const) {
-      if (typeof row[field] !== 'string' || (row[field] as string).trim() === '') {
-        throw invalidInput(
-          `Row ${offset + index} of ${datasetRef} has no '${field}': every evaluation row needs question, answer and doc_id (strings).`,
-        );
-      }
-    }
-    return {
-      id: String(row.id ?? offset + index),
-      question: row.question,
-      answer: row.answer,
-      doc_id: row.doc_id,
-    } as EvaluationRow;
-  });
-}
-
-/**
- * The calls of one model's evaluation, shaped as the weave SDK writes an `Evaluation.evaluate` run
- * (lib/weave-server/evaluation-calls.ts): ids derive from the evaluation run id, so a retried or resumed
- * batch upserts the same calls. Scorers are ops named after the scorer (exact_match, f1, …).
- */
-function callContext(
-  plan: EvaluationPlan,
-  modelIndex: number,
-  rowAttributes: Record<string, string> = {},
-): EvaluationCallContext {
-  const evaluation = parseRef(plan.evaluationRef);
-  const scope = evaluation.kind === 'object' ? evaluation : { entity: 'weft', project: 'rag-demo' };
-  return {
-    evaluationRef: plan.evaluationRef,
-    datasetRef: plan.datasetRef,
-    modelRef: plan.models[modelIndex].ragModelRef,
-    scorerRefs: plan.scorers.map((name) => opObject(scope.entity, scope.project, scorerOpName(name)).ref),
-    workflowId: plan.evaluationRunId,
-    wandbRunId: plan.wandbRunId,
-    attributes: { 'evaluation-run-id': plan.evaluationRunId, 'model-index': String(modelIndex), ...rowAttributes },
-  };
-}
-
-/** Op names are identifiers (`hit@5` is not one): the score `hit@5` is recorded by the op `hit_at_5`. */
-export function scorerOpName(scorer: string): string {
-  return scorer.replace(/@/g, '_at_');
-}
-
-/** The op refs calls of this plan are filed under (what `weft calls ls --op` and the cache query match). */
-function opRefs(plan: EvaluationPlan, modelIndex: number) {
-  const evaluation = parseRef(plan.evaluationRef);
-  const model = parseRef(plan.models[modelIndex].ragModelRef);
-  if (evaluation.kind !== 'object' || model.kind !== 'object')
-    throw invalidInput('Evaluation and RagModel must be object refs.');
-  const ops = evaluationOpObjects(evaluation.entity, evaluation.project, model.name);
-  return { predictAndScore: ops.predictAndScore.ref, predict: ops.predict!.ref };
-}
-
-/** Rows as rowEvaluationCalls wants them: stored row, prediction (or none yet), scores, times. */
-function rowCalls(
-  context: EvaluationCallContext,
-  rowIndex: number,
-  row: EvaluationRow,
-  prediction: RagPrediction | undefined,
-  scores: Record<string, number>,
-  startedAt: string,
-  predictedAt: string,
-  endedAt: string,
-) {
-  return rowEvaluationCalls(context, {
-    rowIndex,
-    row: row as unknown as Record<string, unknown>,
-    prediction,
-    scores,
-    startedAt,
-    predictedAt,
-    endedAt,
-  });
-}
+/** Times of a row's calls before they are known: the ids of its calls do not depend on them. */
+const noTimes = { startedAt: '', predictedAt: '', endedAt: '' };
 
 export function createEvaluationActivities({ store, rag, workerName }: EvaluationActivityDependencies) {
   const pipeline: EvaluationPipelineActivities = {
@@ -180,10 +78,7 @@ export function createEvaluationActivities({ store, rag, workerName }: Evaluatio
       for (const modelIndex of plan.models.keys()) {
         const context = callContext(plan, modelIndex);
         await publishEvaluationOps(store, context);
-        const scope = parseRef(plan.evaluationRef) as { entity: string; project: string };
-        for (const name of plan.scorers) {
-          await publishOpObject(store, opObject(scope.entity, scope.project, scorerOpName(name)));
-        }
+        for (const op of scorerOps(plan)) await publishOpObject(store, op);
         await store.calls.upsert(evaluateCall(context, { startedAt }));
       }
       return plan;
@@ -196,7 +91,7 @@ export function createEvaluationActivities({ store, rag, workerName }: Evaluatio
       for (const [index, row] of rows.entries()) {
         const rowIndex = offset + index;
         const context = callContext(plan, modelIndex, { 'row-index': String(rowIndex) });
-        const [predictAndScore, modelCall] = rowCalls(context, rowIndex, row, undefined, {}, '', '', '');
+        const [predictAndScore, modelCall] = rowCalls(context, rowIndex, row, undefined, {}, noTimes);
         const recorded = await store.calls.get(store.callRef(modelCall.id));
         const prediction = recorded.output as RagPrediction;
         const scored = scoredRowOf(row, prediction);
@@ -209,9 +104,7 @@ export function createEvaluationActivities({ store, rag, workerName }: Evaluatio
           row,
           prediction,
           scores,
-          startedAt,
-          recorded.endedAt ?? startedAt,
-          new Date().toISOString(),
+          { startedAt, predictedAt: recorded.endedAt ?? startedAt, endedAt: new Date().toISOString() },
         );
         for (const call of calls) await store.calls.upsert(call);
       }
@@ -221,18 +114,8 @@ export function createEvaluationActivities({ store, rag, workerName }: Evaluatio
     async summarizeEvaluation({ plan, workflowId }) {
       const results: EvaluationModelResult[] = [];
       for (const [modelIndex, model] of plan.models.entries()) {
-        const rowScores = await perRowScores(store, plan, modelIndex);
-        const summary: EvaluationSummary = {};
-        for (const name of plan.scorers as ScoreName[]) {
-          const values = rowScores.map((row) => row.scores[name]).filter((value) => typeof value === 'number');
-          const interval = bootstrapMean(values, { seed: 7 });
-          summary[name] = {
-            mean: interval.mean,
-            ciLow: interval.ciLow,
-            ciHigh: interval.ciHigh,
-            count: interval.count,
-          };
-        }
+        const recorded = await recordedRows(store, plan, modelIndex);
+        const { scores: summary, evaluateOutput } = summarizeRows(plan.scorers, recorded);
         const published = await store.objects.publish({
           name: 'EvaluationResult',
           value: {
@@ -241,7 +124,7 @@ export function createEvaluationActivities({ store, rag, workerName }: Evaluatio
             model: model.ragModelRef,
             dataset: plan.datasetRef,
             label: model.label,
-            rows: rowScores,
+            rows: recorded.rows,
             summary,
             'wandb-run-id': plan.wandbRunId,
             workflow_id: workflowId,
@@ -250,12 +133,12 @@ export function createEvaluationActivities({ store, rag, workerName }: Evaluatio
         });
         const context = callContext(plan, modelIndex);
         const root = await store.calls.get(store.callRef(evaluationCallIds(context).evaluateCallId));
-        // The SDK's evaluate output: per scorer its mean, plus the model latency.
-        const output: Record<string, unknown> = Object.fromEntries(
-          Object.entries(summary).map(([name, value]) => [name, { mean: value.mean }]),
-        );
         await store.calls.upsert({
-          ...evaluateCall(context, { startedAt: root.startedAt, endedAt: new Date().toISOString(), summary: output }),
+          ...evaluateCall(context, {
+            startedAt: root.startedAt,
+            endedAt: new Date().toISOString(),
+            summary: evaluateOutput,
+          }),
           attributes: { ...root.attributes, 'evaluation-result': published.ref },
         });
         results.push({
@@ -307,19 +190,19 @@ export function createEvaluationActivities({ store, rag, workerName }: Evaluatio
           row,
           prediction,
           {},
-          startedAt,
-          new Date().toISOString(),
-          '',
+          {
+            startedAt,
+            predictedAt: new Date().toISOString(),
+            endedAt: '',
+          },
         );
         await store.calls.upsert({ ...predictAndScore, endedAt: undefined, output: undefined });
         await store.calls.upsert(modelCall);
       };
       for (const [index, row] of rows.entries()) {
         const rowIndex = offset + index;
-        const cacheKey = createHash('sha256')
-          .update(`${rowDigest(row)}|${identity.key}`)
-          .digest('hex');
-        const [, modelCall] = rowCalls(callContext(plan, modelIndex), rowIndex, row, undefined, {}, '', '', '');
+        const cacheKey = sha256Hex(`${rowDigest(row)}|${identity.key}`);
+        const [, modelCall] = rowCalls(callContext(plan, modelIndex), rowIndex, row, undefined, {}, noTimes);
         const existing = await store.calls.get(store.callRef(modelCall.id)).catch(() => undefined);
         if (existing?.output) {
           // Predicted by an earlier attempt of this batch (before a worker crash): never predict it twice.
@@ -350,95 +233,8 @@ export function createEvaluationActivities({ store, rag, workerName }: Evaluatio
       return { modelIndex, batchIndex, predictedRows: pending.length, cachedRows };
     },
   };
-  const gate: Pick<LifecyclePipelineActivities, 'gateStatistics'> = {
-    async gateStatistics({ challengerResultRef, championResultRef, policy }): Promise<GateDecision> {
-      const challenger = (await store.objects.get(challengerResultRef)).value as StoredEvaluationResult;
-      const challengerScores = challenger.rows.map((row) => row.scores[policy.metric] ?? Number.NaN);
-      const challengerMean = challenger.summary[policy.metric]?.mean ?? Number.NaN;
-      if (championResultRef === null) {
-        const failing = Object.entries(policy.thresholds).filter(
-          ([name, threshold]) => !((challenger.summary[name as ScoreName]?.mean ?? Number.NaN) >= (threshold ?? 0)),
-        );
-        return {
-          decision: failing.length === 0 ? 'pass' : 'fail',
-          metric: policy.metric,
-          challengerMean,
-          championMean: null,
-          difference: null,
-          ciLow: null,
-          ciHigh: null,
-          margin: policy.margin,
-          reason:
-            failing.length === 0
-              ? `no champion: every threshold met (${Object.entries(policy.thresholds)
-                  .map(([name, value]) => `${name} ≥ ${value}`)
-                  .join(', ')})`
-              : `no champion: below threshold on ${failing.map(([name, value]) => `${name} (${challenger.summary[name as ScoreName]?.mean?.toFixed(3)} < ${value})`).join(', ')}`,
-        };
-      }
-      const champion = (await store.objects.get(championResultRef)).value as StoredEvaluationResult;
-      const championByRow = new Map(
-        champion.rows.map((row) => [row.rowIndex, row.scores[policy.metric] ?? Number.NaN]),
-      );
-      const paired = challenger.rows.filter((row) => championByRow.has(row.rowIndex));
-      const interval = pairedBootstrapDifference(
-        paired.map((row) => row.scores[policy.metric] ?? Number.NaN),
-        paired.map((row) => championByRow.get(row.rowIndex)!),
-        { confidence: policy.confidence, resamples: policy.resamples, seed: 11 },
-      );
-      const pass = interval.ciLow > policy.margin;
-      const championMean = champion.summary[policy.metric]?.mean ?? Number.NaN;
-      return {
-        decision: pass ? 'pass' : 'fail',
-        metric: policy.metric,
-        challengerMean: challengerScores.length ? challengerMean : Number.NaN,
-        championMean,
-        difference: interval.mean,
-        ciLow: interval.ciLow,
-        ciHigh: interval.ciHigh,
-        margin: policy.margin,
-        reason: `${policy.metric}: challenger − champion = ${interval.mean.toFixed(3)}, ${Math.round(policy.confidence * 100)}% CI [${interval.ciLow.toFixed(3)}, ${interval.ciHigh.toFixed(3)}] over ${interval.count} paired rows; ${pass ? 'lower bound above' : 'lower bound not above'} margin ${policy.margin}`,
-      };
-    },
-  };
-
   return {
-    pipeline: atBoundary({ ...pipeline, ...gate }),
+    pipeline: atBoundary(pipeline),
     gpu: atBoundary(gpu),
   };
-}
-
-interface StoredEvaluationResult {
-  rows: { rowIndex: number; id: string; scores: Record<string, number> }[];
-  summary: EvaluationSummary;
-}
-
-/** Attributes as stored, reduced to the scalar ones a call context can carry again. */
-function scalarAttributes(attributes: CallRecord['attributes']): Record<string, string> {
-  const scalars: Record<string, string> = {};
-  for (const [key, value] of Object.entries(attributes)) {
-    if (['string', 'number', 'boolean'].includes(typeof value) && key !== 'workflow-id' && key !== 'wandb-run-id') {
-      scalars[key] = String(value);
-    }
-  }
-  return scalars;
-}
-
-async function perRowScores(store: LineageStore, plan: EvaluationPlan, modelIndex: number) {
-  const calls: CallRecord[] = await store.calls.query({
-    opName: opRefs(plan, modelIndex).predictAndScore,
-    attributes: { 'evaluation-run-id': plan.evaluationRunId, 'model-index': String(modelIndex) },
-    limit: plan.rowCount + 1,
-  });
-  return calls
-    .map((call) => {
-      const recorded = (call.output as { scores?: Record<string, number> } | null)?.scores ?? {};
-      return {
-        rowIndex: Number(call.attributes['row-index']),
-        id: String(call.attributes['row-id'] ?? ''),
-        // Back from op names to score names (hit_at_5 → hit@5).
-        scores: Object.fromEntries(plan.scorers.map((name) => [name, recorded[scorerOpName(name)]])),
-      };
-    })
-    .sort((left, right) => left.rowIndex - right.rowIndex);
 }

@@ -1,7 +1,7 @@
-import { NotFoundError, type LineageStore } from '../lib/lineage';
+import type { LineageStore } from '../lib/lineage';
+import { productionRagModelRef } from '../lib/rag/registries';
 import type { LifecyclePipelineActivities } from '../workflows/contracts/lifecycle';
 import { atBoundary, invalidInput } from './boundary';
-import { ragModelCollection, ragModelRegistry, registryCollectionRef } from './registry';
 
 /** What integration needs from the RAG runtime (lib/rag implements it). */
 export interface RagAppService {
@@ -21,27 +21,14 @@ export interface IntegrateDependencies {
   rag: RagAppService;
 }
 
-/** The RagModel object that the `production` alias of the RAG Models registry points at, or null. */
-export async function productionRagModelRef(store: LineageStore, org: string): Promise<string | null> {
-  const collectionRef = registryCollectionRef(org, ragModelRegistry, ragModelCollection);
-  try {
-    const linked = await store.registry.resolve(`${collectionRef}:production`);
-    const url = linked.artifact.metadata.url;
-    return typeof url === 'string' ? url : null;
-  } catch (error) {
-    if (error instanceof NotFoundError) return null;
-    throw error;
-  }
-}
-
 export function createIntegrateActivities({
   store,
   org,
   rag,
 }: IntegrateDependencies): Pick<LifecyclePipelineActivities, 'resolveChampion' | 'integrate'> {
   return atBoundary<Pick<LifecyclePipelineActivities, 'resolveChampion' | 'integrate'>>({
-    async resolveChampion({ ragModelRef }) {
-      const productionRef = await productionRagModelRef(store, org);
+    async resolveChampion({ app, ragModelRef }) {
+      const productionRef = await productionRagModelRef(store, org, app);
       const champion = ragModelRef ?? productionRef;
       if (champion) await store.objects.get(champion);
       return { ragModelRef: champion, productionRef };

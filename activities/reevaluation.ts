@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { parseRef, type LineageStore } from '../lib/lineage';
+import { linkedVersionOfRagModel, ragModelCollectionRef } from '../lib/rag/registries';
 import type { EvaluationSummary } from '../workflows/contracts/evaluation';
 import type { RegressionCheck, ReevaluationActivities } from '../workflows/contracts/reevaluation';
 import { atBoundary, invalidInput } from './boundary';
-import { ragModelCollection, ragModelRegistry, registryCollectionRef } from './registry';
 
 export interface ReevaluationDependencies {
   store: LineageStore;
@@ -52,12 +52,17 @@ export function createReevaluationActivities(dependencies: ReevaluationDependenc
       return { evaluationRef: published.ref, datasetRef: latest.ref };
     },
 
-    async checkRegression({ productionRagModelRef, evaluationResultRef, metric, threshold }): Promise<RegressionCheck> {
+    async checkRegression({
+      app,
+      productionRagModelRef,
+      evaluationResultRef,
+      metric,
+      threshold,
+    }): Promise<RegressionCheck> {
       const result = (await store.objects.get(evaluationResultRef)).value as { summary: EvaluationSummary };
       const currentMean = result.summary[metric as keyof EvaluationSummary]?.mean ?? Number.NaN;
       // The score accepted at publish time is the gate's challenger mean stored on the registry version.
-      const versions = await store.registry.versions(registryCollectionRef(org, ragModelRegistry, ragModelCollection));
-      const published = versions.find((version) => version.artifact.metadata.url === productionRagModelRef);
+      const published = await linkedVersionOfRagModel(store, ragModelCollectionRef(org, app), productionRagModelRef);
       const gate = published?.artifact.metadata.gate as { metric?: string; challengerMean?: number } | undefined;
       const acceptedMean =
         gate && gate.metric === metric && typeof gate.challengerMean === 'number' ? gate.challengerMean : null;

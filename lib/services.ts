@@ -1,46 +1,47 @@
 import path from 'node:path';
 import type { WeftConfig } from './config/config';
-import { openLineageStore, type LineageStore } from './lineage';
+import { openLineageStore, type LineageStore, type LineageStoreOptions } from './lineage';
 import { closeRagInferenceResources, createRagRuntime, type RagRuntime } from './rag';
-import { ModelCache } from './rag/model-cache';
-import { openVectorStore, type VectorStore } from './vectors';
+import { modelCacheFor } from './rag/model-cache';
+import { openVectorStore, type OpenVectorStoreOptions, type VectorStore } from './vectors';
 import type { InferenceLogger } from './inference';
-import type { RagPredictionService } from '../activities/evaluation';
-import type { RagAppService } from '../activities/integrate';
 
 /** The adapters a worker process shares across its activities: opened once, closed on shutdown. */
 export interface WorkerServices {
   store: LineageStore;
   vectors: VectorStore;
+  /** The RAG runtime: the composition roots hand it to the activities as their prediction and integration ports. */
   rag: RagRuntime;
-  predictions: RagPredictionService;
-  apps: RagAppService;
   materializeModel(artifactRef: string, requiredFiles?: string[]): Promise<string>;
   close(): Promise<void>;
 }
 
-export async function openWorkerServices(config: WeftConfig, logger?: InferenceLogger): Promise<WorkerServices> {
-  const store = await openLineageStore(config.lineageUrl, {
+/** How the configuration opens the lineage store: its default scope, and blobs under WEFT_HOME (a shared volume). */
+export function lineageStoreOptions(config: WeftConfig): LineageStoreOptions {
+  return {
     defaults: { entity: config.entity, project: config.project, org: config.org },
-  });
-  const vectors = await openVectorStore({
-    url: config.vectorUrl,
-    apiKey: config.vectorApiKey,
-    path: config.vectorUrl ? undefined : path.join(config.home, 'vectors.db'),
-  });
-  const rag = createRagRuntime({ store, vectors, config, logger });
-  const modelCache = new ModelCache(store, path.join(config.home, 'cache', 'models'));
+    ...(config.lineageUrl.startsWith('sqlite://') ? {} : { blobDirectory: path.join(config.home, 'blobs') }),
+  };
+}
 
-  // The runtime implements both ports the activities declare.
-  const predictions: RagPredictionService = rag;
-  const apps: RagAppService = rag;
+/** How the configuration opens the vector store: Qdrant at WEFT_VECTOR_URL, else sqlite-vec in WEFT_HOME. */
+export function vectorStoreOptions(config: WeftConfig): OpenVectorStoreOptions {
+  return config.vectorUrl
+    ? { url: config.vectorUrl, apiKey: config.vectorApiKey }
+    : { path: path.join(config.home, 'vectors.db') };
+}
+
+export async function openWorkerServices(config: WeftConfig, logger?: InferenceLogger): Promise<WorkerServices> {
+  const store = await openLineageStore(config.lineageUrl, lineageStoreOptions(config));
+  const vectors = await openVectorStore(vectorStoreOptions(config));
+  // One model cache per process: predict, ingest and the fine-tune's base model materialise through it.
+  const modelCache = modelCacheFor(store, config.home);
+  const rag = createRagRuntime({ store, vectors, config, logger, modelCache });
 
   return {
     store,
     vectors,
     rag,
-    predictions,
-    apps,
     async materializeModel(artifactRef, requiredFiles = ['model.onnx']) {
       return (await modelCache.materialize(artifactRef, requiredFiles)).directory;
     },

@@ -32,7 +32,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from trainer.export_onnx import cache_dtype_of, empty_past, input_output_names, run_decoder
+from trainer.decoder_io import cache_dtype_of, empty_past, input_output_names, load_causal_lm, run_decoder
+from trainer.fused_decoder import build_fused_decoder, fused_decoder_supported
 
 LOOP_FILE = "generate_greedy.onnx"
 LOOP_DATA_FILE = "generate_greedy.onnx.data"
@@ -280,8 +281,6 @@ def export_greedy_loop(
     result: dict = {"event": "done", "path": str(model_dir / LOOP_FILE)}
     fused_refusal = "no Hugging Face model given"
     if hf_model is not None:
-        from trainer.fused_decoder import build_fused_decoder, fused_decoder_supported
-
         fused_refusal = fused_decoder_supported(hf_model.config)
     if fused_refusal is None:
         import torch
@@ -317,8 +316,6 @@ def main(argv: list[str] | None = None) -> None:
         prompt = [1, 42, 17, 99, 5, 300, 12] if args.check else None
         hf_model = None
         if args.hf is not None:
-            from trainer.export_onnx import load_causal_lm
-
             hf_model = load_causal_lm(args.hf)
         print(json.dumps(export_greedy_loop(args.model_dir, prompt, hf_model)), flush=True)
     except LoopExportError as error:

@@ -26,6 +26,8 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
+from trainer.decoder_io import empty_past, model_dimensions, run_decoder
+
 MS = "com.microsoft"
 
 
@@ -215,8 +217,6 @@ def check_against_pytorch(model_dir: str) -> dict:
     left-padded batch of two against the padded row run alone."""
     import onnxruntime
     from transformers import AutoModelForCausalLM
-
-    from trainer.export_onnx import empty_past, model_dimensions, run_decoder
 
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager").eval()
     proto = build_fused_decoder(model, torch.float32)

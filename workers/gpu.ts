@@ -15,7 +15,7 @@ main(() =>
   runWorkerProcess('gpu', async ({ config, workerName, logger, onShutdown }) => {
     const services = await openWorkerServices(config, logger);
     onShutdown(() => services.close());
-    const evaluation = createEvaluationActivities({ store: services.store, rag: services.predictions, workerName });
+    const evaluation = createEvaluationActivities({ store: services.store, rag: services.rag, workerName });
     return {
       taskQueue: taskQueues.gpu,
       maxConcurrentActivityTaskExecutions: config.gpuSlots,

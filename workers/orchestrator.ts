@@ -1,4 +1,5 @@
 import { createEvaluationActivities } from '../activities/evaluation';
+import { createGateActivities } from '../activities/gate';
 import { createIntegrateActivities } from '../activities/integrate';
 import { createReevaluationActivities } from '../activities/reevaluation';
 import { createSmokePipelineActivities } from '../activities/smoke';
@@ -11,14 +12,15 @@ main(() =>
   runWorkerProcess('orchestrator', async ({ config, workerName, logger, onShutdown }) => {
     const services = await openWorkerServices(config, logger);
     onShutdown(() => services.close());
-    const evaluation = createEvaluationActivities({ store: services.store, rag: services.predictions, workerName });
+    const evaluation = createEvaluationActivities({ store: services.store, rag: services.rag, workerName });
     return {
       taskQueue: taskQueues.pipeline,
       workflowsPath: require.resolve('../workflows'),
       activities: {
         ...createSmokePipelineActivities({ workerName }),
         ...evaluation.pipeline,
-        ...createIntegrateActivities({ store: services.store, org: config.org, rag: services.apps }),
+        ...createGateActivities({ store: services.store }),
+        ...createIntegrateActivities({ store: services.store, org: config.org, rag: services.rag }),
         ...createReevaluationActivities({
           store: services.store,
           org: config.org,

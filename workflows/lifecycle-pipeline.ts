@@ -6,6 +6,7 @@ import {
   condition,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   upsertMemo,
@@ -23,6 +24,8 @@ import {
   type ApprovalRecord,
   type GateDecision,
   type GatePolicy,
+  promoteRagModelPatch,
+  type LegacyLifecycleRegistryActivities,
   type LifecycleGpuActivities,
   type LifecyclePipelineActivities,
   type LifecyclePipelineInput,
@@ -46,7 +49,10 @@ const gpu = proxyActivities<LifecycleGpuActivities>({
   taskQueue: taskQueues.gpu,
   summary: 'fine-tune the chat model (LoRA), merge and export to ONNX',
 });
-const registry = proxyActivities<LifecycleRegistryActivities>({ ...registryActivity, taskQueue: taskQueues.registry });
+const registry = proxyActivities<LifecycleRegistryActivities & LegacyLifecycleRegistryActivities>({
+  ...registryActivity,
+  taskQueue: taskQueues.registry,
+});
 const pipeline = proxyActivities<LifecyclePipelineActivities>({ ...lightActivity, taskQueue: taskQueues.pipeline });
 
 const stagePercent: Record<LifecycleStage, number> = {
@@ -201,13 +207,17 @@ export async function lifecyclePipelineWorkflow(input: LifecyclePipelineInput): 
     enter('publish');
     let published: { registryRef: string; version: string };
     try {
-      published = await registry.publishRagModel({
+      const promotion = {
         app: input.app,
         ragModelRef: challenger.ragModelRef,
         workflowId,
         expectedProductionRef: champion.productionRef,
         gate,
-      });
+      };
+      // Histories recorded before the rename scheduled `publishRagModel`; they replay on that name.
+      published = patched(promoteRagModelPatch)
+        ? await registry.promoteRagModel(promotion)
+        : await registry.publishRagModel(promotion);
     } catch (error) {
       // Another run published first: this one ends cleanly, saying so, instead of overwriting a newer champion.
       if (

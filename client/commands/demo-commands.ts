@@ -3,7 +3,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, projectRoot } from '../../lib/config/config';
 import { openWorkerServices, type WorkerServices } from '../../lib/services';
-import { bootstrapDemoProject, selectRagModel, type DemoProject } from '../../lib/rag';
+import { bootstrapDemoProject, demoNames, selectRagModel, type DemoProject } from '../../lib/rag';
 import { scorersByName } from '../../lib/scoring/scorers';
 import {
   evaluationProgressQuery,
@@ -18,7 +18,7 @@ import { formatScores, lifecycleJson, printLifecycleResult, startLifecycle } fro
 import { withStack } from './stack-commands';
 
 /** The demo app's name: its registry collection, search attribute value and business key. */
-export const demoApp = 'climate-rag';
+export const demoApp = demoNames.app;
 
 async function withServices<T>(body: (services: WorkerServices) => Promise<T>): Promise<T> {
   const services = await openWorkerServices(loadConfig());

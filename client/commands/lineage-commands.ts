@@ -1,14 +1,19 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../lib/config/config';
-import { openLineageStore, type LineageStore } from '../../lib/lineage';
+import {
+  formatRef,
+  InvalidValueError,
+  openLineageStore,
+  parseRegistryPath,
+  type LineageStore,
+} from '../../lib/lineage';
 import { printJson, printTable } from '../output';
+import { lineageStoreOptions } from '../../lib/services';
 
 /** Opens the store named by the configuration for one command and always closes it. */
 async function withLineageStore<T>(body: (store: LineageStore) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const store = await openLineageStore(config.lineageUrl, {
-    defaults: { entity: config.entity, project: config.project, org: config.org },
-  });
+  const store = await openLineageStore(config.lineageUrl, lineageStoreOptions(config));
   try {
     return await body(store);
   } finally {
@@ -68,14 +73,24 @@ export function registerLineageCommands(program: Command): void {
     });
   registry
     .command('show <name>')
-    .description('Show a registry’s collections, or with --collection one collection’s versions and alias history')
+    .description(
+      'Show a registry’s collections, or one collection’s versions and alias history: "RAG Models/RAG Model" ' +
+        '(W&B’s path form) or --collection',
+    )
     .option('--org <org>', 'org (default: WEFT_ORG)')
     .option('--collection <collection>', 'show this collection’s versions and alias moves')
     .option('--json', 'print JSON instead of a table')
     .action(async (name: string, options: JsonOption & { org?: string; collection?: string }) => {
+      const path = parseRegistryPath(name);
+      if (path.collection !== undefined && options.collection !== undefined && path.collection !== options.collection) {
+        throw new InvalidValueError(
+          `"${name}" names the collection "${path.collection}" and --collection names "${options.collection}"; give one.`,
+        );
+      }
+      const collection = path.collection ?? options.collection;
       await withLineageStore(async (store) => {
-        const shown = await store.registry.show(name, options.org);
-        if (options.collection === undefined) {
+        const shown = await store.registry.show(path.registry, options.org);
+        if (collection === undefined) {
           if (options.json) return printJson(shown);
           process.stdout.write(
             `${shown.registry.name} (accepts ${shown.registry.artifactTypes.join(', ') || 'any type'})\n`,
@@ -91,7 +106,12 @@ export function registerLineageCommands(program: Command): void {
           );
           return;
         }
-        const collectionRef = `wandb-artifact:///${shown.registry.org}/wandb-registry-${shown.registry.name}/${options.collection}`;
+        const collectionRef = formatRef({
+          kind: 'registry',
+          org: shown.registry.org,
+          registry: shown.registry.name,
+          collection,
+        });
         const versions = await store.registry.versions(collectionRef);
         const history = await store.registry.aliasHistory(collectionRef);
         if (options.json) return printJson({ versions, aliasHistory: history });

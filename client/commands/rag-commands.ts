@@ -14,15 +14,14 @@ import {
 } from '../../lib/rag';
 import { openVectorStore } from '../../lib/vectors';
 import { printJson, printTable } from '../output';
+import { lineageStoreOptions, vectorStoreOptions } from '../../lib/services';
 
 /** Opens the lineage and vector stores for one command and always closes both. */
 async function withRagRuntime<T>(body: (runtime: RagRuntime, config: WeftConfig) => Promise<T>): Promise<T> {
   const config = loadConfig();
-  const store = await openLineageStore(config.lineageUrl, {
-    defaults: { entity: config.entity, project: config.project, org: config.org },
-  });
+  const store = await openLineageStore(config.lineageUrl, lineageStoreOptions(config));
   try {
-    const vectors = await openVectorStore();
+    const vectors = await openVectorStore(vectorStoreOptions(config));
     try {
       return await body(createRagRuntime({ store, vectors, config }), config);
     } finally {

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { loadConfig } from '../../lib/config/config';
 import { openLineageStore } from '../../lib/lineage';
 import { parseServeConfig, startWeaveServer } from '../../lib/weave-server';
+import { lineageStoreOptions } from '../../lib/services';
 
 interface ServeOptions {
   port: string;
@@ -29,9 +30,7 @@ export function registerServeCommands(program: Command): void {
     .action(async (options: ServeOptions) => {
       const serveConfig = parseServeConfig(process.env);
       const config = loadConfig();
-      const store = await openLineageStore(config.lineageUrl, {
-        defaults: { entity: config.entity, project: config.project, org: config.org },
-      });
+      const store = await openLineageStore(config.lineageUrl, lineageStoreOptions(config));
       let server;
       try {
         server = await startWeaveServer({

@@ -44,8 +44,11 @@ export interface MoveAliasRequest {
   alias: string;
   /** The version to point at: `vN` or N. */
   to: string | number;
-  /** Where the caller believes the alias points now (`vN`, N, or null for "unassigned"); anything else is a conflict. */
-  expected: string | number | null;
+  /**
+   * Where the caller believes the alias points now (`vN`, N, or null for "unassigned"); anything else is a conflict.
+   * `'any'` moves it from wherever it points, read under the alias lock (an alias a run owns, such as `candidate`).
+   */
+  expected: string | number | null | 'any';
   actor?: string;
   workflowId?: string;
 }
@@ -189,7 +192,7 @@ export async function moveAlias(
   const alias = validateName('alias', request.alias);
   const target = toVersionNumber(request.to, `The target of alias "${alias}"`);
   const expected =
-    request.expected === null
+    request.expected === null || request.expected === 'any'
       ? null
       : toVersionNumber(request.expected, `The expected current version of alias "${alias}"`);
   await transaction.lock(`alias:${collection.id}:${alias}`);
@@ -208,7 +211,7 @@ export async function moveAlias(
   );
   const currentVersion = current ? Number(current.version_index) : null;
   if (currentVersion === target) return { alias, fromVersion: currentVersion, toVersion: target, moved: false };
-  if (currentVersion !== expected) {
+  if (request.expected !== 'any' && currentVersion !== expected) {
     throw new AliasConflictError(
       `Alias "${alias}" of ${displayName} points at ${currentVersion === null ? 'nothing' : `v${currentVersion}`}, not ${expected === null ? 'nothing' : `v${expected}`} as expected; someone moved it. Re-read it and retry with expected=${currentVersion === null ? 'null' : `v${currentVersion}`} if the move still makes sense.`,
       currentVersion,

@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import crypto from 'node:crypto';
 import { InvalidValueError } from './errors';
 
@@ -122,7 +123,18 @@ export function tableDigest(rowDigests: readonly string[]): string {
   return hasher.digest('hex');
 }
 
-/** SHA-256 hex of bytes: the blob store's address for artifact files. */
+/** SHA-256 hex of bytes (or of a string's UTF-8): the blob store's address for artifact files, and weft's hasher. */
 export function sha256Hex(bytes: Uint8Array | string): string {
   return crypto.createHash('sha256').update(bytes).digest('hex');
+}
+
+/** SHA-256 hex of a file's bytes, read as a stream (model weights do not fit in one buffer comfortably). */
+export function sha256OfFile(filePath: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const hash = crypto.createHash('sha256');
+    fs.createReadStream(filePath)
+      .on('data', (chunk) => hash.update(chunk))
+      .on('error', reject)
+      .on('end', () => resolve(hash.digest('hex')));
+  });
 }

@@ -1,19 +1,10 @@
+import { WeftError } from '../common/errors';
+
 /**
  * One error class per failure kind. Each says whether retrying the same call can succeed, so the
  * Temporal boundary can map it to a retryable or non-retryable ApplicationFailure by `type` (the class name).
  */
-export abstract class LineageError extends Error {
-  /** Whether the same call may succeed when repeated (busy database, lost connection). */
-  abstract readonly retryable: boolean;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-  /** The failure type string to match on across process boundaries. */
-  get type(): string {
-    return this.name;
-  }
-}
+export abstract class LineageError extends WeftError {}
 
 /** A ref string does not have one of the four accepted forms. */
 export class InvalidRefError extends LineageError {

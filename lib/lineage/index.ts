@@ -5,7 +5,16 @@
 export { openLineageStore, LineageStore, type LineageStoreOptions } from './lineage-store';
 export * from './errors';
 export * from './refs';
-export { bytesDigest, stringDigest, canonicalJson, objectDigest, rowDigest, tableDigest } from './digest';
+export {
+  bytesDigest,
+  stringDigest,
+  canonicalJson,
+  objectDigest,
+  rowDigest,
+  tableDigest,
+  sha256Hex,
+  sha256OfFile,
+} from './digest';
 export { idempotencyKeyFor, InProcessIdempotency } from './idempotency';
 export type { StoreDefaults, StoreLimits } from './store-context';
 export type {
@@ -37,6 +46,7 @@ export type {
   LinkResult,
   LinkedVersion,
   RegistryCollectionSummary,
+  PromoteRequest,
 } from './registry';
 export type { Run, RunState, CreateRunInput } from './runs';
 export type { CallInput, CallRecord, CallQuery, FeedbackInput, Feedback, CallAttributeValue } from './calls';

@@ -1,5 +1,4 @@
 import path from 'node:path';
-import { loadConfig } from '../config/config';
 import { ArtifactStore } from './artifacts';
 import { BlobStore } from './blob-store';
 import { CallStore } from './calls';
@@ -152,10 +151,15 @@ export async function openLineageStore(url: string, options: LineageStoreOptions
     database = new SqliteDatabase(filePath, options.sqlite);
     blobDirectory ??= path.join(path.dirname(filePath), 'blobs');
   } else if (url.startsWith('postgres://') || url.startsWith('postgresql://')) {
+    // Every host must see the same blobs: the caller names a folder on the shared volume ($WEFT_HOME/blobs).
+    if (blobDirectory === undefined) {
+      throw new StoreConfigurationError(
+        `The PostgreSQL lineage store ${maskPassword(url)} needs a blob folder every host sees: pass blobDirectory ` +
+          '(weft passes $WEFT_HOME/blobs).',
+      );
+    }
     const postgres = new PostgresDatabase(url);
     database = postgres;
-    // Every host must see the same blobs: under WEFT_HOME, which the multi-host setup mounts on a shared volume.
-    blobDirectory ??= path.join(loadConfig().home, 'blobs');
     try {
       await postgres.prepare();
     } catch (error) {

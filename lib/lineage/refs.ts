@@ -301,3 +301,13 @@ export function formatRef(ref: LineageRef): string {
 export function isWeaveRefString(value: unknown): value is string {
   return typeof value === 'string' && value.startsWith(WEAVE_SCHEME);
 }
+
+/**
+ * W&B's path form of a registry collection, `<Registry>/<Collection>` (`"RAG Models/RAG Model"`), split into its
+ * names; a bare registry name has no collection. The names are validated where they are used.
+ */
+export function parseRegistryPath(text: string): { registry: string; collection?: string } {
+  const slash = text.indexOf('/');
+  if (slash < 0) return { registry: text };
+  return { registry: text.slice(0, slash), collection: text.slice(slash + 1) };
+}

@@ -64,6 +64,22 @@ export interface LinkedVersion {
   artifact: ArtifactVersion;
 }
 
+/** An alias move of a registry collection as one atomic operation (see RegistryStore.promote). */
+export interface PromoteRequest {
+  /** The registry collection: `wandb-artifact:///<org>/wandb-registry-<Registry>/<Collection>` (no version). */
+  collection: string;
+  /** The version the alias moves to: `vN` or N. */
+  version: string | number;
+  alias: string;
+  /**
+   * Compare-and-set: where the alias must point now (`vN`, N, null for unassigned), else AliasConflictError; `'any'`
+   * moves it from wherever it points.
+   */
+  expected: string | number | null | 'any';
+  actor?: string;
+  workflowId?: string;
+}
+
 export interface RegistryCollectionSummary {
   name: string;
   type: string;
@@ -312,6 +328,27 @@ export class RegistryStore {
         request,
         `The registry collection ${formatRef({ ...ref, version: undefined })}`,
       );
+    });
+  }
+
+  /**
+   * Points an alias of a registry collection at a version in one transaction: the check of `expected` and the move
+   * happen under the alias lock, so no other writer moves it in between. A retried promotion that finds the alias
+   * already at `version` is a no-op success (`moved: false`).
+   */
+  async promote(request: PromoteRequest): Promise<AliasMoveResult> {
+    const ref = parseRefOfKind(request.collection, 'registry');
+    if (ref.version !== undefined) {
+      throw new InvalidRefError(
+        `The collection to promote in, ${request.collection}, names a version; pass the collection itself (drop ":${ref.version}").`,
+      );
+    }
+    return this.moveAlias(request.collection, {
+      alias: request.alias,
+      to: request.version,
+      expected: request.expected,
+      actor: request.actor,
+      workflowId: request.workflowId,
     });
   }
 

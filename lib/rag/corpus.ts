@@ -1,6 +1,6 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { sha256Hex } from '../lineage';
 import { InvalidCorpusError } from './errors';
 
 /** One document of a corpus, as in data/climate/corpus.jsonl. */
@@ -170,10 +170,7 @@ export function uuidFromDigest(hex: string): string {
 }
 
 export function passagePointId(passage: Passage): string {
-  const digest = crypto
-    .createHash('sha256')
-    .update(JSON.stringify([passage.documentId, passage.chunkIndex, passage.text]))
-    .digest('hex');
+  const digest = sha256Hex(JSON.stringify([passage.documentId, passage.chunkIndex, passage.text]));
   return uuidFromDigest(digest);
 }
 
@@ -181,3 +178,6 @@ export function passagePointId(passage: Passage): string {
 export function passageEmbeddingText(passage: Passage): string {
   return passage.title ? `${passage.title}\n${passage.text}` : passage.text;
 }
+
+/** The payload field of a vector point that holds its passage text: ingest writes it, retrieval reads it. */
+export const passageTextField = 'text';

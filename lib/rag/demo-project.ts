@@ -1,7 +1,7 @@
-import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { LogArtifactInput, LoggedArtifact } from '../lineage';
+import { filesUnder } from '../common/files';
+import { formatRef, parseRefOfKind, sha256OfFile, type LogArtifactInput, type LoggedArtifact } from '../lineage';
 import { scorersByName } from '../scoring/scorers';
 import { DemoModelsMissingError, InvalidCorpusError } from './errors';
 import type { RagRuntime } from './rag-runtime';
@@ -27,6 +27,8 @@ export interface DemoProject {
 }
 
 export const demoNames = {
+  /** The demo app: its registry collections, search attribute value and business key. */
+  app: 'climate-rag',
   baseModelArtifact: 'base-chat',
   embeddingModelArtifact: 'all-MiniLM-L6-v2',
   collectionAlias: 'climate-corpus',
@@ -65,27 +67,8 @@ export function requireDemoModels(modelsDirectory: string): { chat: string; embe
   return folders;
 }
 
-function folderFiles(folder: string, prefix = ''): { path: string; localPath: string }[] {
-  return fs
-    .readdirSync(folder, { withFileTypes: true })
-    .filter((entry) => entry.isFile() && !entry.name.startsWith('.'))
-    .map((entry) => entry.name)
-    .sort()
-    .map((name) => ({ path: `${prefix}${name}`, localPath: path.join(folder, name) }));
-}
-
 function readJson(filePath: string): Record<string, unknown> {
   return fs.existsSync(filePath) ? (JSON.parse(fs.readFileSync(filePath, 'utf8')) as Record<string, unknown>) : {};
-}
-
-function sha256OfFile(filePath: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const hash = crypto.createHash('sha256');
-    fs.createReadStream(filePath)
-      .on('data', (chunk) => hash.update(chunk))
-      .on('error', reject)
-      .on('end', () => resolve(hash.digest('hex')));
-  });
 }
 
 /**
@@ -116,7 +99,7 @@ async function logModelFolder(
       ),
     );
     const versions = await runtime.store.artifacts.versions(
-      existing.latestRef.slice(0, existing.latestRef.lastIndexOf(':')),
+      formatRef({ ...parseRefOfKind(existing.latestRef, 'artifact'), version: undefined }),
     );
     const match = versions.find((version) => manifestKey(version.manifest) === wanted);
     if (match) return { ref: match.ref, version: match.version, digest: match.digest, created: false };
@@ -144,9 +127,9 @@ export async function logBaseChatModel(runtime: RagRuntime, folder: string): Pro
     // The ONNX export at the root (what inference loads) and, when setup kept it, the Hugging Face weights under
     // hf/ (what the fine-tune activity trains from).
     files: [
-      ...folderFiles(folder),
+      ...filesUnder(folder, { recursive: false, hidden: false }),
       ...(fs.existsSync(path.join(folder, '..', 'hf', 'config.json'))
-        ? folderFiles(path.join(folder, '..', 'hf'), 'hf/')
+        ? filesUnder(path.join(folder, '..', 'hf'), { prefix: 'hf', recursive: false, hidden: false })
         : []),
     ],
   });
@@ -167,7 +150,7 @@ export async function logEmbeddingModel(runtime: RagRuntime, folder: string): Pr
       pooling: description.pooling ?? 'mean',
       normalize: description.normalize ?? true,
     },
-    files: folderFiles(folder),
+    files: filesUnder(folder, { recursive: false, hidden: false }),
   });
 }
 

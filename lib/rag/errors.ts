@@ -1,17 +1,10 @@
+import { WeftError } from '../common/errors';
+
 /**
  * Failures of the RAG runtime, one class per kind. `retryable` says whether the same call can succeed when
  * repeated; `type` (the class name) is what activities put on an ApplicationFailure, matched across processes.
  */
-export abstract class RagError extends Error {
-  abstract readonly retryable: boolean;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-  get type(): string {
-    return this.name;
-  }
-}
+export abstract class RagError extends WeftError {}
 
 /** A question is empty or only whitespace: there is nothing to retrieve or answer. */
 export class EmptyQuestionError extends RagError {

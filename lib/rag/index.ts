@@ -51,12 +51,20 @@ export {
   requireDemoModels,
 } from './demo-project';
 export type { DemoProject, DemoProjectOptions } from './demo-project';
+export { selectRagModel } from './rag-model-selector';
 export {
+  aliasVersion,
+  chatModelCollectionRef,
+  linkedVersionOfRagModel,
+  productionRagModelRef,
+  ragModelCollectionName,
+  ragModelCollectionRef,
   ragModelRefOfArtifact,
-  ragModelRegistry,
-  ragModelRegistryCollectionRef,
-  selectRagModel,
-} from './rag-model-selector';
+  registryAliases,
+  registryArtifactTypes,
+  registryCollectionRef,
+  registryNames,
+} from './registries';
 export type { SelectedRagModel, SelectorScope } from './rag-model-selector';
 export { closeRagInferenceResources } from './inference-resources';
 export * from './errors';

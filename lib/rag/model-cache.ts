@@ -2,7 +2,7 @@ import { loadOnce } from '../common/load-once';
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
-import type { ArtifactVersion, LineageStore } from '../lineage';
+import { sha256Hex, type ArtifactVersion, type LineageStore } from '../lineage';
 import { InvalidModelArtifactError, ModelCacheCorruptError } from './errors';
 
 /** Name of the file that marks a finished copy; it holds the artifact's manifest digest. */
@@ -14,10 +14,6 @@ export interface MaterializedModel {
   /** The folder holding the artifact's files. */
   directory: string;
   artifact: ArtifactVersion;
-}
-
-function sha256File(filePath: string): string {
-  return crypto.createHash('sha256').update(fs.readFileSync(filePath)).digest('hex');
 }
 
 /** The manifest digest of a file inside the artifact (the SHA-256 hex of its bytes), if it has one. */
@@ -110,9 +106,14 @@ export class ModelCache {
       } catch {
         throw new ModelCacheCorruptError(`${filePath} is missing from the cached copy of ${artifact.ref}.`);
       }
-      if (size !== entry.size || (size <= rehashLimitBytes && sha256File(filePath) !== entry.digest)) {
+      if (size !== entry.size || (size <= rehashLimitBytes && sha256Hex(fs.readFileSync(filePath)) !== entry.digest)) {
         throw new ModelCacheCorruptError(`${filePath} does not match ${artifact.ref}; the cached copy was altered.`);
       }
     }
   }
+}
+
+/** The model cache of a WEFT_HOME: `$WEFT_HOME/cache/models`, one per store and process. */
+export function modelCacheFor(store: LineageStore, home: string): ModelCache {
+  return new ModelCache(store, path.join(home, 'cache', 'models'));
 }

@@ -1,33 +1,7 @@
-import { formatRef, NotFoundError, type ArtifactVersion, type LineageStore } from '../lineage';
+import { formatRef, NotFoundError, type LineageStore } from '../lineage';
 import { appObjectNames } from './app-objects';
 import { RagModelNotFoundError } from './errors';
-
-/**
- * Where published app versions live: the W&B Registry `RAG Models`, one collection per app, whose `production` alias
- * is the version users get.
- */
-export const ragModelRegistry = { registry: 'RAG Models', productionAlias: 'production' };
-
-export function ragModelRegistryCollectionRef(org: string, collection: string): string {
-  return formatRef({ kind: 'registry', org, registry: ragModelRegistry.registry, collection });
-}
-
-const ragModelObjectRef = /^weave:\/\/\/[^/]+\/[^/]+\/object\/[^/:]+:[^/]+$/;
-
-/**
- * The RagModel an app artifact stands for: a reference entry to its `weave:///…/object/RagModel:<digest>` (how a
- * Weave object is put in a W&B registry), or the `url` (or `rag_model_ref`) in its metadata.
- */
-export function ragModelRefOfArtifact(artifact: ArtifactVersion): string | undefined {
-  const reference = artifact.manifest.find(
-    (entry) => entry.ref !== undefined && ragModelObjectRef.test(entry.ref) && entry.ref.includes('/object/RagModel:'),
-  );
-  if (reference?.ref) return reference.ref;
-  for (const candidate of [artifact.metadata.url, artifact.metadata.rag_model_ref]) {
-    if (typeof candidate === 'string' && ragModelObjectRef.test(candidate)) return candidate;
-  }
-  return undefined;
-}
+import { ragModelRefOfArtifact, registryAliases, registryCollectionRef, registryNames } from './registries';
 
 /**
  * The RagModel behind an alias of the `RAG Models` registry: the one collection (app) holding that alias, or null
@@ -36,17 +10,19 @@ export function ragModelRefOfArtifact(artifact: ArtifactVersion): string | undef
 async function fromRegistryAlias(store: LineageStore, org: string, alias: string): Promise<string | null> {
   let collections: { name: string; aliases: string[] }[];
   try {
-    collections = (await store.registry.show(ragModelRegistry.registry, org)).collections;
+    collections = (await store.registry.show(registryNames.ragModels, org)).collections;
   } catch (error) {
     if (error instanceof NotFoundError) return null;
     throw error;
   }
   const holding = collections.filter((collection) => collection.aliases.some((entry) => entry.startsWith(`${alias}=`)));
   if (holding.length === 0) return null;
-  const refs = holding.map((collection) => `${ragModelRegistryCollectionRef(org, collection.name)}:${alias}`);
+  const refs = holding.map(
+    (collection) => `${registryCollectionRef(org, registryNames.ragModels, collection.name)}:${alias}`,
+  );
   if (refs.length > 1) {
     throw new RagModelNotFoundError(
-      `Several apps in the "${ragModelRegistry.registry}" registry have a "${alias}" version; pass one with --rag: ${refs.join(', ')}.`,
+      `Several apps in the "${registryNames.ragModels}" registry have a "${alias}" version; pass one with --rag: ${refs.join(', ')}.`,
     );
   }
   return fromRegistry(store, refs[0]);
@@ -77,8 +53,8 @@ async function fromRegistry(store: LineageStore, registryRef: string): Promise<s
 
 /**
  * Resolves what a user typed for `--rag`: a `weave:///` ref, a registry or artifact ref, `RagModel:vN` (or any
- * `<Name>:<digest|vN|latest>` in the default project), or a word naming an alias of the `RAG Model` registry
- * collection (`production`, `staging`). Without a selector: `production` when it exists, else the newest RagModel;
+ * `<Name>:<digest|vN|latest>` in the default project), or a word naming an alias of an app's collection in the
+ * `RAG Models` registry (`production`, `staging`). Without a selector: `production` when it exists, else the newest RagModel;
  * null when there is neither.
  */
 export async function selectRagModel(
@@ -87,7 +63,7 @@ export async function selectRagModel(
   scope: SelectorScope,
 ): Promise<SelectedRagModel | null> {
   if (selector === undefined) {
-    const production = await fromRegistryAlias(store, scope.org, ragModelRegistry.productionAlias);
+    const production = await fromRegistryAlias(store, scope.org, registryAliases.production);
     if (production !== null) return { ragModelRef: production, source: 'registry' };
     try {
       const latest = await store.objects.latest(appObjectNames.ragModel, scope);
@@ -118,7 +94,7 @@ export async function selectRagModel(
       const aliased = await fromRegistryAlias(store, scope.org, trimmed);
       if (aliased !== null) return { ragModelRef: aliased, source: 'registry' };
       throw new RagModelNotFoundError(
-        `No app in the "${ragModelRegistry.registry}" registry has a "${trimmed}" version; pass a RagModel ref (weave:///…/object/RagModel:<digest>) or RagModel:vN instead.`,
+        `No app in the "${registryNames.ragModels}" registry has a "${trimmed}" version; pass a RagModel ref (weave:///…/object/RagModel:<digest>) or RagModel:vN instead.`,
       );
     }
   } catch (error) {

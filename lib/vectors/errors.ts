@@ -1,14 +1,10 @@
+import { WeftError } from '../common/errors';
+
 /**
  * One class per failure kind. `retryable` tells an activity whether Temporal should retry; `name` is the
  * failure type string matched across process boundaries (never `instanceof` there).
  */
-export abstract class VectorStoreError extends Error {
-  abstract readonly retryable: boolean;
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = new.target.name;
-  }
-}
+export abstract class VectorStoreError extends WeftError {}
 
 export class CollectionNotFoundError extends VectorStoreError {
   readonly retryable = false;
@@ -41,14 +37,14 @@ export class InvalidCollectionNameError extends VectorStoreError {
   }
 }
 
-export class AliasConflictError extends VectorStoreError {
+export class VectorAliasConflictError extends VectorStoreError {
   readonly retryable = false;
   constructor(message: string) {
     super(message);
   }
 }
 
-export class DimensionMismatchError extends VectorStoreError {
+export class VectorDimensionMismatchError extends VectorStoreError {
   readonly retryable = false;
   constructor(
     readonly collection: string,

@@ -1,5 +1,4 @@
-import path from 'node:path';
-import { ConfigError, loadConfig } from '../config/config';
+import { ConfigError } from '../config/config';
 import { QdrantVectorStore } from './qdrant-vector-store';
 import { SqliteVectorStore } from './sqlite-vector-store';
 import type { VectorStore } from './vector-store';
@@ -11,30 +10,20 @@ export { SqliteVectorStore, type SqliteVectorStoreOptions } from './sqlite-vecto
 export { Bm25Index, reciprocalRankFusion, reciprocalRankFusionK, tokenize } from './hybrid-retrieval';
 
 export interface OpenVectorStoreOptions {
-  /** A Qdrant URL (`http://host:6333`); when set, the Qdrant adapter is used. Default: WEFT_VECTOR_URL. */
+  /** A Qdrant URL (`http://host:6333`); when set, the Qdrant adapter is used (weft passes WEFT_VECTOR_URL). */
   url?: string;
-  /** Qdrant API key. Default: WEFT_VECTOR_API_KEY when the URL also comes from the environment. */
+  /** Qdrant API key (weft passes WEFT_VECTOR_API_KEY). */
   apiKey?: string;
-  /** The sqlite-vec file when no URL is given. Default: `$WEFT_HOME/vectors.db`. */
+  /** The sqlite-vec file when no URL is given (weft passes `$WEFT_HOME/vectors.db`). */
   path?: string;
 }
 
-/**
- * Opens the configured vector store: Qdrant when a URL is given (or WEFT_VECTOR_URL is set and no path
- * is given), otherwise the embedded sqlite-vec store.
- */
-export async function openVectorStore(options: OpenVectorStoreOptions = {}): Promise<VectorStore> {
+/** Opens a vector store: Qdrant when a URL is given, otherwise the embedded sqlite-vec store at `path`. */
+export async function openVectorStore(options: OpenVectorStoreOptions): Promise<VectorStore> {
   if (options.url !== undefined)
     return new QdrantVectorStore({ url: checkedQdrantUrl(options.url), apiKey: options.apiKey });
   if (options.path !== undefined) return SqliteVectorStore.open(options.path);
-  const config = loadConfig();
-  if (config.vectorUrl !== undefined) {
-    return new QdrantVectorStore({
-      url: checkedQdrantUrl(config.vectorUrl),
-      apiKey: options.apiKey ?? config.vectorApiKey,
-    });
-  }
-  return SqliteVectorStore.open(path.join(config.home, 'vectors.db'));
+  throw new ConfigError('No vector store to open: pass a Qdrant url or a sqlite-vec path.');
 }
 
 function checkedQdrantUrl(url: string): string {

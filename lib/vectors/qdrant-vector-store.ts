@@ -10,10 +10,10 @@ import {
 } from '@qdrant/js-client-rest';
 import { addToDigestSum, contentVersionOf, emptyDigestSum, pointContentHash } from './content-digest';
 import {
-  AliasConflictError,
+  VectorAliasConflictError,
   CollectionConfigMismatchError,
   CollectionNotFoundError,
-  DimensionMismatchError,
+  VectorDimensionMismatchError,
   SnapshotError,
   VectorStoreError,
   VectorStoreUnavailableError,
@@ -218,7 +218,7 @@ export class QdrantVectorStore implements VectorStore {
     const current = await this.aliasTarget(alias);
     if (current === collection) return;
     if (current !== undefined) {
-      throw new AliasConflictError(
+      throw new VectorAliasConflictError(
         `Alias '${alias}' already points at collection '${current}', not '${collection}'; use switchAlias to move it.`,
       );
     }
@@ -383,7 +383,7 @@ export class QdrantVectorStore implements VectorStore {
 
   private async refuseAliasName(name: string): Promise<void> {
     if ((await this.aliasTarget(name)) !== undefined) {
-      throw new AliasConflictError(
+      throw new VectorAliasConflictError(
         `Cannot create collection '${name}': an alias has that name; delete the alias first.`,
       );
     }
@@ -393,7 +393,7 @@ export class QdrantVectorStore implements VectorStore {
     validateCollectionName(collection);
     const aliasIsCollection = (await this.call(alias, () => this.client.collectionExists(alias))).exists;
     if (aliasIsCollection && (await this.aliasTarget(alias)) === undefined) {
-      throw new AliasConflictError(`Cannot create alias '${alias}': a collection has that name.`);
+      throw new VectorAliasConflictError(`Cannot create alias '${alias}': a collection has that name.`);
     }
     if (!(await this.collectionExists(collection))) throw new CollectionNotFoundError(collection);
   }
@@ -474,7 +474,12 @@ function classifyQdrantError(error: unknown, collection: string | undefined, bas
     if (status === 404 && collection !== undefined) return new CollectionNotFoundError(collection);
     const dimensions = /expected dim: (\d+), got (\d+)/.exec(detail);
     if (status === 400 && dimensions !== null) {
-      return new DimensionMismatchError(collection ?? '?', Number(dimensions[1]), Number(dimensions[2]), 'A vector');
+      return new VectorDimensionMismatchError(
+        collection ?? '?',
+        Number(dimensions[1]),
+        Number(dimensions[2]),
+        'A vector',
+      );
     }
     if (status >= 500 || status === 429) {
       return new VectorStoreUnavailableError(`Qdrant at ${baseUrl} failed with HTTP ${status}: ${detail}`, {

@@ -10,7 +10,7 @@ import {
   subtractFromDigestSum,
 } from './content-digest';
 import {
-  AliasConflictError,
+  VectorAliasConflictError,
   CollectionConfigMismatchError,
   CollectionNotFoundError,
   IncompatibleVectorStoreError,
@@ -302,7 +302,7 @@ export class SqliteVectorStore implements VectorStore {
       const current = this.findAlias(alias);
       if (current === collection) return;
       if (current !== undefined) {
-        throw new AliasConflictError(
+        throw new VectorAliasConflictError(
           `Alias '${alias}' already points at collection '${current}', not '${collection}'; use switchAlias to move it.`,
         );
       }
@@ -547,14 +547,14 @@ export class SqliteVectorStore implements VectorStore {
 
   private checkAliasTarget(alias: string, collection: string): void {
     if (this.findCollection(alias) !== undefined) {
-      throw new AliasConflictError(`Cannot create alias '${alias}': a collection has that name.`);
+      throw new VectorAliasConflictError(`Cannot create alias '${alias}': a collection has that name.`);
     }
     if (this.findCollection(collection) === undefined) throw new CollectionNotFoundError(collection);
   }
 
   private insertCollection(name: string, params: VectorParams): CollectionRow {
     if (this.findAlias(name) !== undefined) {
-      throw new AliasConflictError(
+      throw new VectorAliasConflictError(
         `Cannot create collection '${name}': an alias has that name; delete the alias first.`,
       );
     }

@@ -1,5 +1,5 @@
 import {
-  DimensionMismatchError,
+  VectorDimensionMismatchError,
   InvalidCollectionNameError,
   InvalidFilterError,
   InvalidPayloadError,
@@ -57,7 +57,7 @@ export function toStoredVector(vector: Vector, params: VectorParams, collection:
     throw new InvalidVectorError(what, 'expected an array of numbers');
   }
   if (vector.length !== params.size) {
-    throw new DimensionMismatchError(collection, params.size, vector.length, what);
+    throw new VectorDimensionMismatchError(collection, params.size, vector.length, what);
   }
   const stored = new Float32Array(vector.length);
   for (let index = 0; index < vector.length; index++) {

@@ -1,7 +1,7 @@
 /**
- * weft as a Weave trace server: the HTTP API the official `weave` SDK writes to, backed by the lineage store;
- * builders that shape pipeline calls as the SDK's Evaluation.evaluate writes them; and a forwarder that mirrors
- * calls to an external Weave trace server without ever taking the host process down.
+ * weft as a Weave trace server: the HTTP API the official `weave` SDK writes to, backed by the lineage store, and a
+ * forwarder that mirrors calls to an external Weave trace server without ever taking the host process down. The
+ * builders that shape pipeline calls as the SDK's Evaluation.evaluate writes them live in lib/evaluation.
  */
 export { startWeaveServer, type WeaveServerOptions, type RunningWeaveServer } from './http-server';
 export {
@@ -20,20 +20,3 @@ export {
   type TraceForwarderStats,
   type TraceLoss,
 } from './trace-forwarder';
-export {
-  WEAVE_SDK_VERSION,
-  deterministicCallId,
-  evaluateCall,
-  evaluationCallIds,
-  evaluationOpObjects,
-  opObject,
-  publishEvaluationOps,
-  publishOpObject,
-  rowEvaluationCalls,
-  rowSummaryRecord,
-  summarizeEvaluation,
-  type EvaluationCallContext,
-  type EvaluationOpRefs,
-  type OpObject,
-  type RowEvaluation,
-} from './evaluation-calls';

@@ -6,7 +6,7 @@ import { Client, Connection, WorkflowFailedError, type WorkflowHandle } from '@t
 import { defaultPayloadConverter } from '@temporalio/common';
 import { parseConfig, projectRoot } from '../../lib/config/config';
 import { openWorkerServices, type WorkerServices } from '../../lib/services';
-import { bootstrapDemoProject, type DemoProject } from '../../lib/rag';
+import { bootstrapDemoProject, chatModelCollectionRef, ragModelCollectionRef, type DemoProject } from '../../lib/rag';
 import { freePort, startDevServer, type DevServer } from '../../lib/temporal/dev-server';
 import { startWorkerProcess, workerKinds, type WorkerKind, type WorkerProcess } from '../../lib/temporal/stack';
 import { evaluationProgressQuery } from '../../workflows/contracts/evaluation';
@@ -145,7 +145,7 @@ describe('lifecycle pipeline on the real dev server, real workers, real models',
     // Every row of both models accounted for once: predicted, or taken from an earlier attempt.
     expect(result.evaluation.predictedRows + result.evaluation.cachedRows).toBe(2 * result.evaluation.rowCount);
 
-    const collection = 'wandb-artifact:///weft/wandb-registry-RAG Models/RAG Model';
+    const collection = ragModelCollectionRef('weft', 'climate-rag');
     const versions = await services.store.registry.versions(collection);
     expect(versions).toHaveLength(1);
     const moves = await services.store.registry.aliasHistory(collection, 'production');
@@ -153,9 +153,7 @@ describe('lifecycle pipeline on the real dev server, real workers, real models',
     expect(versions[0].artifact.metadata.url).toBe(result.refs.challengerRagModelRef);
 
     // One fine-tuned model version, linked once into the app's chat-model collection.
-    const chatVersions = await services.store.registry.versions(
-      'wandb-artifact:///weft/wandb-registry-RAG Chat Models/climate-rag',
-    );
+    const chatVersions = await services.store.registry.versions(chatModelCollectionRef('weft', 'climate-rag'));
     expect(chatVersions).toHaveLength(1);
 
     // Visible in the Temporal UI's search: the app search attribute and the refs in the memo.

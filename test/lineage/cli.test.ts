@@ -90,6 +90,16 @@ describe('weft lineage commands', () => {
     expect(await runCommand('registry', 'show', 'RAG Chat Models')).toMatch(/chat\s+model\s+1\s+production=v0/);
   });
 
+  it('accepts W&B’s path form "<Registry>/<Collection>" and refuses two different collections', async () => {
+    expect(await runCommand('registry', 'show', 'RAG Chat Models/chat')).toMatch(/production\s+-\s+v0\s+ci\s+wf-9/);
+    await expect(runCommand('registry', 'show', 'RAG Chat Models/chat', '--collection', 'other')).rejects.toThrow(
+      '"RAG Chat Models/chat" names the collection "chat" and --collection names "other"; give one.',
+    );
+    await expect(runCommand('registry', 'show', 'RAG Chat Models/nope')).rejects.toThrow(
+      'The registry "RAG Chat Models" has no collection "nope"',
+    );
+  });
+
   it('lists, shows and downloads artifacts', async () => {
     expect(await runCommand('artifacts', 'ls')).toMatch(/chat-model\s+model\s+1/);
     const shown = JSON.parse(await runCommand('artifacts', 'show', modelRef, '--json')) as {

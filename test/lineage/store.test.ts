@@ -248,6 +248,36 @@ describe.each(BACKENDS)('lineage store on %s', (backend) => {
       ]);
     });
 
+    it('promote moves an alias in one operation: compare-and-set, or from wherever it points', async () => {
+      const v0 = (
+        await store.artifacts.log({ name: 'promoted-model', type: 'model', files: [{ path: 'a', content: '0' }] })
+      ).ref;
+      const v1 = (
+        await store.artifacts.log({ name: 'promoted-model', type: 'model', files: [{ path: 'a', content: '1' }] })
+      ).ref;
+      const collection = 'wandb-artifact:///weft/wandb-registry-RAG Chat Models/promotions';
+      await store.registry.link({ artifact: v0, target: collection });
+      await store.registry.link({ artifact: v1, target: collection });
+      const promote = (version: number, expected: number | null | 'any') =>
+        store.registry.promote({ collection: collection, version, alias: 'candidate', expected, actor: 'ci' });
+      expect(await promote(0, 'any')).toEqual({ alias: 'candidate', fromVersion: null, toVersion: 0, moved: true });
+      expect(await promote(1, 'any')).toEqual({ alias: 'candidate', fromVersion: 0, toVersion: 1, moved: true });
+      await expect(promote(0, null)).rejects.toThrow(/points at v1, not nothing as expected/);
+      expect(await promote(0, 1)).toMatchObject({ fromVersion: 1, toVersion: 0, moved: true });
+      expect(await promote(0, 1)).toMatchObject({ toVersion: 0, moved: false });
+      await expect(
+        store.registry.promote({
+          collection: `${collection}:v0`,
+          version: 1,
+          alias: 'candidate',
+          expected: 'any',
+        }),
+      ).rejects.toThrow(/names a version; pass the collection itself/);
+      expect((await store.registry.aliasHistory(collection, 'candidate')).map((move) => move.toVersion)).toEqual([
+        0, 1, 0,
+      ]);
+    });
+
     it('keeps a collection to one artifact type and a registry to its declared types', async () => {
       await store.artifacts.log({ name: 'eval-set', type: 'dataset', files: [{ path: 'rows.jsonl', content: '{}' }] });
       await expect(

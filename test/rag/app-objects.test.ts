@@ -230,4 +230,28 @@ describe('RAG app objects', () => {
     });
     expect(objectDigest(left)).toBe(objectDigest(right));
   });
+
+  // Last: it publishes a RagModel version the tests above do not expect.
+  it('memoises a resolved RagModel by digest: a digest ref seen before reads nothing, :latest still moves', async () => {
+    const base = await publishApp();
+    const reads = jest.spyOn(testHome.store.objects, 'get');
+    try {
+      const first = await runtime.resolveRagModel(base.ragModel.ref);
+      const readsForFirst = reads.mock.calls.length;
+      expect(await runtime.resolveRagModel(base.ragModel.ref)).toBe(first);
+      // Resolved before (here or by an earlier test), the digest ref costs no store read the second time.
+      expect(reads.mock.calls.length).toBe(readsForFirst);
+
+      const fineTuned = await runtime.publishChatModel({
+        modelArtifactRef: fineTunedRef,
+        generation: { temperature: 0, maxNewTokens: 7 },
+      });
+      const newer = await runtime.withChatModel(base.ragModel.ref, fineTuned.ref);
+      const latest = await runtime.resolveRagModel('weave:///weft/rag-demo/object/RagModel:latest');
+      expect(latest.ref).toBe(newer.ref);
+      expect(latest.chatModel.generation.maxNewTokens).toBe(7);
+    } finally {
+      reads.mockRestore();
+    }
+  });
 });

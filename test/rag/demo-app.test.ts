@@ -14,7 +14,7 @@ import {
   EmptyQuestionError,
   InvalidModelArtifactError,
   type DemoProject,
-  ragModelRegistryCollectionRef,
+  ragModelCollectionRef,
 } from '../../lib/rag';
 import {
   builtModelsDirectory,
@@ -215,7 +215,7 @@ describe('the demo RAG app', () => {
       metadata: { url: challenger.ref },
       references: [{ uri: challenger.ref, path: 'rag-model' }],
     });
-    const collection = ragModelRegistryCollectionRef('weft', 'climate-rag');
+    const collection = ragModelCollectionRef('weft', 'climate-rag');
     await testHome.store.registry.link({ artifact: app.ref, target: collection });
     await testHome.store.registry.moveAlias(collection, { alias: 'production', to: 'v0', expected: null });
 

@@ -3,6 +3,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { createReevaluationActivities } from '../../activities/reevaluation';
 import { openLineageStore, type LineageStore } from '../../lib/lineage';
+import { ragModelCollectionRef, registryNames } from '../../lib/rag/registries';
 
 describe('nightly re-evaluation activities on a real lineage store', () => {
   let directory: string;
@@ -12,7 +13,7 @@ describe('nightly re-evaluation activities on a real lineage store', () => {
   beforeEach(async () => {
     directory = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-reevaluate-'));
     store = await openLineageStore(`sqlite://${path.join(directory, 'lineage.db')}`);
-    await store.registry.create({ name: 'RAG Models', artifactTypes: ['rag-model'] });
+    await store.registry.create({ name: registryNames.ragModels, artifactTypes: ['rag-model'] });
     const logged = await store.artifacts.log({
       name: 'climate-rag-rag-model',
       type: 'rag-model',
@@ -21,7 +22,7 @@ describe('nightly re-evaluation activities on a real lineage store', () => {
     });
     await store.registry.link({
       artifact: logged.ref,
-      target: 'wandb-artifact:///weft/wandb-registry-RAG Models/RAG Model',
+      target: ragModelCollectionRef('weft', 'climate-rag'),
     });
   });
 

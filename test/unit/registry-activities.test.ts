@@ -3,8 +3,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { createIntegrateActivities } from '../../activities/integrate';
+import { createReevaluationActivities } from '../../activities/reevaluation';
 import { createRegistryActivities } from '../../activities/registry';
 import { openLineageStore, type LineageStore } from '../../lib/lineage';
+import { selectRagModel } from '../../lib/rag/rag-model-selector';
+import { ragModelCollectionRef } from '../../lib/rag/registries';
 import { errorTypes } from '../../workflows/contracts/errors';
 import type { GateDecision } from '../../workflows/contracts/lifecycle';
 
@@ -19,7 +23,8 @@ const gate: GateDecision = {
   margin: 0,
   reason: 'better',
 };
-const collection = 'wandb-artifact:///weft/wandb-registry-RAG Models/RAG Model';
+// The demo app keeps the seed's collection name; any other app gets a collection named after it.
+const collection = ragModelCollectionRef('weft', 'climate-rag');
 const ragModel = (digest: string) => `weave:///weft/rag-demo/object/RagModel:${digest}`;
 
 describe('registry activities on a real lineage store', () => {
@@ -45,8 +50,8 @@ describe('registry activities on a real lineage store', () => {
       expectedProductionRef: null,
       gate,
     };
-    const first = await environment.run(activities.publishRagModel, input);
-    const retried = await environment.run(activities.publishRagModel, input);
+    const first = await environment.run(activities.promoteRagModel, input);
+    const retried = await environment.run(activities.promoteRagModel, input);
     expect(retried).toEqual(first);
     expect(first).toEqual({ registryRef: `${collection}:v0`, version: 'v0' });
     expect(await store.registry.versions(collection)).toHaveLength(1);
@@ -57,7 +62,7 @@ describe('registry activities on a real lineage store', () => {
 
   it('refuses to publish over a production version the gate never saw, with a non-retryable alias conflict', async () => {
     const activities = createRegistryActivities({ store, org: 'weft' });
-    await environment.run(activities.publishRagModel, {
+    await environment.run(activities.promoteRagModel, {
       app: 'climate-rag',
       ragModelRef: ragModel('first'),
       workflowId: 'wf-1',
@@ -65,7 +70,7 @@ describe('registry activities on a real lineage store', () => {
       gate,
     });
     const stale = await environment
-      .run(activities.publishRagModel, {
+      .run(activities.promoteRagModel, {
         app: 'climate-rag',
         ragModelRef: ragModel('second'),
         workflowId: 'wf-2',
@@ -82,7 +87,7 @@ describe('registry activities on a real lineage store', () => {
     expect((await store.registry.resolve(`${collection}:production`)).artifact.metadata.url).toBe(ragModel('first'));
 
     // With the champion it compared against, the next run publishes and moves production.
-    const next: { version: string } = await environment.run(activities.publishRagModel, {
+    const next: { version: string } = await environment.run(activities.promoteRagModel, {
       app: 'climate-rag',
       ragModelRef: ragModel('third'),
       workflowId: 'wf-3',
@@ -91,6 +96,84 @@ describe('registry activities on a real lineage store', () => {
     });
     expect(next.version).toBe('v2');
     expect((await store.registry.resolve(`${collection}:production`)).artifact.metadata.url).toBe(ragModel('third'));
+  });
+
+  it('the demo app keeps the seed collection "RAG Model"; another app gets its own collection', () => {
+    expect(collection).toBe('wandb-artifact:///weft/wandb-registry-RAG Models/RAG Model');
+    expect(ragModelCollectionRef('weft', 'legal-rag')).toBe(
+      'wandb-artifact:///weft/wandb-registry-RAG Models/legal-rag',
+    );
+  });
+
+  it('two apps: each has its own production, champion and nightly regression check', async () => {
+    const registry = createRegistryActivities({ store, org: 'weft' });
+    const integrate = createIntegrateActivities({
+      store,
+      org: 'weft',
+      rag: {
+        integrateChatModel: () => {
+          throw new Error('integration is not part of this test');
+        },
+      },
+    });
+    const reevaluation = createReevaluationActivities({ store, org: 'weft' });
+    // resolveChampion reads the RagModel it returns, so these are real objects.
+    const ragModels: Record<string, string> = {};
+    for (const name of ['climate1', 'legal1', 'legal2'])
+      ragModels[name] = (await store.objects.publish({ name: 'RagModel', value: { name } })).ref;
+    const publish = (app: string, name: string, challengerMean: number, expectedProductionRef: string | null) =>
+      environment.run(registry.promoteRagModel, {
+        app,
+        ragModelRef: ragModels[name],
+        workflowId: `lifecycle/${app}/${name}`,
+        expectedProductionRef,
+        gate: { ...gate, challengerMean },
+      });
+
+    await publish('climate-rag', 'climate1', 0.5, null);
+    // The second app's first publish sees no production of its own: it is not superseded by the first app's.
+    await expect(publish('legal-rag', 'legal1', 0.3, null)).resolves.toEqual({
+      registryRef: 'wandb-artifact:///weft/wandb-registry-RAG Models/legal-rag:v0',
+      version: 'v0',
+    });
+    await publish('legal-rag', 'legal2', 0.35, ragModels.legal1);
+
+    const champion = async (app: string): Promise<string | null> => {
+      const resolved: { productionRef: string | null } = await environment.run(integrate.resolveChampion, { app });
+      return resolved.productionRef;
+    };
+    expect(await champion('climate-rag')).toBe(ragModels.climate1);
+    expect(await champion('legal-rag')).toBe(ragModels.legal2);
+    expect(await champion('unpublished-rag')).toBeNull();
+    // `weft ask` without --rag can no longer guess which app is meant, and says how to choose.
+    await expect(
+      selectRagModel(store, undefined, { entity: 'weft', project: 'rag-demo', org: 'weft' }),
+    ).rejects.toThrow(
+      'Several apps in the "RAG Models" registry have a "production" version; pass one with --rag: ' +
+        'wandb-artifact:///weft/wandb-registry-RAG Models/RAG Model:production, ' +
+        'wandb-artifact:///weft/wandb-registry-RAG Models/legal-rag:production.',
+    );
+    const legal = await selectRagModel(store, 'wandb-artifact:///weft/wandb-registry-RAG Models/legal-rag:production', {
+      entity: 'weft',
+      project: 'rag-demo',
+      org: 'weft',
+    });
+    expect(legal).toEqual({ ragModelRef: ragModels.legal2, source: 'registry' });
+    expect(await store.registry.aliasHistory(collection, 'production')).toHaveLength(1);
+
+    // Each app's nightly check compares against the score accepted when *its* production was published.
+    const result = async (mean: number) =>
+      (await store.objects.publish({ name: 'EvaluationResult', value: { summary: { f1: { mean } }, rows: [] } })).ref;
+    const check = async (app: string, mean: number) =>
+      reevaluation.checkRegression({
+        app,
+        productionRagModelRef: (await champion(app))!,
+        evaluationResultRef: await result(mean),
+        metric: 'f1',
+        threshold: 0.05,
+      });
+    expect(await check('climate-rag', 0.4)).toMatchObject({ acceptedMean: 0.5, regression: true });
+    expect(await check('legal-rag', 0.34)).toMatchObject({ acceptedMean: 0.35, regression: false });
   });
 
   it('registerModel logs the fine-tuned model once and refuses a run folder without an ONNX export', async () => {

@@ -2,10 +2,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import {
-  AliasConflictError,
+  VectorAliasConflictError,
   CollectionConfigMismatchError,
   CollectionNotFoundError,
-  DimensionMismatchError,
+  VectorDimensionMismatchError,
   InvalidCollectionNameError,
   InvalidPointIdError,
   InvalidVectorError,
@@ -92,10 +92,10 @@ export function describeVectorStoreContract(adapter: string, subject: VectorStor
         const collection = name('dimensions');
         await store.createCollection(collection, { size: 4, distance: 'Cosine' });
         const upsert = store.upsert(collection, [{ id: uuidFrom(createRandom(2)), vector: [1, 2, 3] }]);
-        await expect(upsert).rejects.toThrow(DimensionMismatchError);
+        await expect(upsert).rejects.toThrow(VectorDimensionMismatchError);
         await expect(upsert).rejects.toThrow(/3 dimensions.*'[^']*dimensions'.*4-dimensional/);
         const query = store.query(collection, { vector: [1, 2, 3, 4, 5], limit: 1 });
-        await expect(query).rejects.toThrow(DimensionMismatchError);
+        await expect(query).rejects.toThrow(VectorDimensionMismatchError);
         await expect(query).rejects.toThrow(/5 dimensions/);
         expect(await store.count(collection)).toBe(0);
       });
@@ -428,7 +428,7 @@ export function describeVectorStoreContract(adapter: string, subject: VectorStor
         await store.upsert(green, greenPoints);
         await store.createAlias(alias, blue);
         await store.createAlias(alias, blue);
-        await expect(store.createAlias(alias, green)).rejects.toThrow(AliasConflictError);
+        await expect(store.createAlias(alias, green)).rejects.toThrow(VectorAliasConflictError);
 
         const blueIds = new Set(ids(bluePoints));
         const greenIds = new Set(ids(greenPoints));
@@ -464,7 +464,7 @@ export function describeVectorStoreContract(adapter: string, subject: VectorStor
         expect((await store.getCollection(alias)).name).toBe(green);
         expect(await store.count(alias)).toBe(30);
 
-        await expect(store.createAlias(blue, green)).rejects.toThrow(AliasConflictError);
+        await expect(store.createAlias(blue, green)).rejects.toThrow(VectorAliasConflictError);
         expect(await store.deleteAlias(alias)).toBe(true);
         expect(await store.deleteAlias(alias)).toBe(false);
         await expect(store.query(alias, { vector, limit: 1 })).rejects.toThrow(CollectionNotFoundError);

@@ -13,7 +13,7 @@ import {
   summarizeEvaluation,
   type EvaluationCallContext,
   type RowEvaluation,
-} from '../../lib/weave-server';
+} from '../../lib/evaluation';
 
 const context: EvaluationCallContext = {
   evaluationRef: 'weave:///acme/app/object/nightly-eval:evalDigest1',

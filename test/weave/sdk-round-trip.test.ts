@@ -8,7 +8,7 @@ import {
   summarizeEvaluation,
   type EvaluationCallContext,
   type RowEvaluation,
-} from '../../lib/weave-server';
+} from '../../lib/evaluation';
 import { BACKENDS } from '../lineage/support/test-backends';
 import { parseCliJson, pointWeaveAt, startFixture, type WeaveServerFixture } from './support/weave-server-fixture';
 

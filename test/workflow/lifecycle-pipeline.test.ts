@@ -88,7 +88,7 @@ function mockActivities(scenario: Scenario, recorder: Recorder) {
         registryRef: `wandb-artifact:///weft/wandb-registry-RAG Chat Models/${app}:v1`,
       };
     },
-    async publishRagModel({ ragModelRef, expectedProductionRef }) {
+    async promoteRagModel({ ragModelRef, expectedProductionRef }) {
       if (scenario.publishConflict) {
         throw ApplicationFailure.nonRetryable('production moved to v4 after this run’s gate', errorTypes.aliasConflict);
       }

@@ -1,6 +1,8 @@
 /**
- * Failure `type` strings shared by activities, workflows and the CLI. Match on these, not on
- * `instanceof`: failures cross process boundaries as ApplicationFailure with this type.
+ * Failure `type` strings shared by activities, workflows and the CLI: the one list of the types a process matches on.
+ * Match on these, not on `instanceof`: failures cross process boundaries as ApplicationFailure with this type.
+ * Any other non-retryable failure carries the class name of the lib/ error behind it (lib/common/errors.ts:
+ * WeftError), unique across lib/ (test/unit/error-types.test.ts), for people to read rather than code to match.
  */
 export const errorTypes = {
   /** Bad input a retry cannot fix: malformed ref, unknown artifact, schema mismatch. */

@@ -109,6 +109,14 @@ export interface EvaluationPipelineActivities {
     batchSize: number;
     evaluationRunId: string;
   }): Promise<EvaluationPlan>;
+  /**
+   * Scores the stored predictions of one batch. Scoring stays an activity apart from predictBatch (decided in #16):
+   * it keeps gpu slots for inference only, and a scorer fix re-scores stored predictions without predicting again.
+   * The price, measured by bench/evaluation-store-operations.ts (6 scorers, SQLite): 3.1 store operations per row
+   * in predictBatch and 10.1 in scoreBatch, of which reading the prediction back and re-writing the two calls
+   * predictBatch wrote (≈4 per row) would go if scoring ran inside predictBatch. Cheaper writes (one transaction
+   * per row's calls) cut more than merging would.
+   */
   scoreBatch(input: { plan: EvaluationPlan; modelIndex: number; batchIndex: number }): Promise<ScoreBatchResult>;
   summarizeEvaluation(input: { plan: EvaluationPlan; workflowId: string }): Promise<EvaluationModelResult[]>;
 }

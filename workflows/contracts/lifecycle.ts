@@ -159,19 +159,39 @@ export interface LifecycleRegistryActivities {
     trainingDatasetRef: string;
     fineTune: FineTuneResult;
   }): Promise<{ artifactRef: string; registryRef: string }>;
-  publishRagModel(input: {
-    app: string;
-    ragModelRef: string;
-    workflowId: string;
-    /** Compare-and-set: the `production` target the gate compared against (null when there was none). */
-    expectedProductionRef: string | null;
-    gate: GateDecision;
-  }): Promise<{ registryRef: string; version: string }>;
+  /**
+   * Publishes the gate's challenger as a version of the app's `RAG Models` collection and moves the app's
+   * `production` alias to it, compare-and-set against the production version the gate saw.
+   */
+  promoteRagModel(input: PromoteRagModelInput): Promise<{ registryRef: string; version: string }>;
+}
+
+export interface PromoteRagModelInput {
+  app: string;
+  ragModelRef: string;
+  workflowId: string;
+  /** Compare-and-set: the `production` target the gate compared against (null when there was none). */
+  expectedProductionRef: string | null;
+  gate: GateDecision;
+}
+
+/**
+ * Activity names of earlier releases that histories still in flight may have scheduled. The registry worker serves
+ * each under its old name too, and the workflow schedules the old name when it replays such a history (`patched`).
+ */
+export const legacyRegistryActivityNames = { promoteRagModel: 'publishRagModel' } as const;
+
+/** The patch id that switched the workflow from `publishRagModel` to `promoteRagModel`. */
+export const promoteRagModelPatch = 'promote-rag-model';
+
+/** The registry activities under their pre-#16 names (see legacyRegistryActivityNames). */
+export interface LegacyLifecycleRegistryActivities {
+  publishRagModel(input: PromoteRagModelInput): Promise<{ registryRef: string; version: string }>;
 }
 
 /** `weft-pipeline` activities of the pipeline. */
 export interface LifecyclePipelineActivities {
-  /** The app's current RagModel (given ref, else its `production` alias), or null on the first run. */
+  /** The app's current RagModel (given ref, else the `production` alias of the app's collection), or null on the first run. */
   resolveChampion(input: {
     app: string;
     ragModelRef?: string;

@@ -367,3 +367,26 @@ function summarizeRecords(records: unknown[]): Record<string, unknown> {
 export function summarizeEvaluation(results: readonly RowEvaluation[]): Record<string, unknown> {
   return summarizeRecords(results.map(rowSummaryRecord));
 }
+
+/** The output of a recorded `Evaluation.predictAndScore` call (see rowEvaluationCalls). */
+export interface PredictAndScoreOutput {
+  model_success: boolean;
+  model_output: unknown;
+  scores: Record<string, unknown>;
+  model_latency: number;
+}
+
+/**
+ * The same summary as summarizeEvaluation, from the predict_and_score outputs already stored (what the pipeline has
+ * when it finishes an evaluation): the SDK flattens each row's scores beside model_success and model_latency.
+ */
+export function summarizePredictAndScoreOutputs(outputs: readonly PredictAndScoreOutput[]): Record<string, unknown> {
+  return summarizeRecords(
+    outputs.map((output) => ({
+      model_success: output.model_success,
+      model_output: output.model_output,
+      ...(output.model_success ? output.scores : {}),
+      model_latency: output.model_latency,
+    })),
+  );
+}
