@@ -64,14 +64,22 @@ const stagePercent: Record<LifecycleStage, number> = {
   cancelled: 100,
 };
 
-/** A failure whose root is bad input ends the run with that input's message, not a generic activity error. */
-function surfaceNonRetryable(stage: LifecycleStage, error: unknown): unknown {
+/**
+ * The run's failure: the stage and the root cause's message (walking ActivityFailure / ChildWorkflowFailure),
+ * with the stage in the details and the original failure as the cause, so the CLI can say what failed where.
+ */
+function stageFailure(stage: LifecycleStage, error: unknown): ApplicationFailure {
   let cause: unknown = error;
-  while (cause instanceof ActivityFailure || cause instanceof ChildWorkflowFailure) cause = cause.cause;
-  if (cause instanceof ApplicationFailure && cause.nonRetryable) {
-    return ApplicationFailure.nonRetryable(`${stage} failed: ${cause.message}`, cause.type ?? undefined);
-  }
-  return error;
+  while ((cause instanceof ActivityFailure || cause instanceof ChildWorkflowFailure) && cause.cause)
+    cause = cause.cause;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return ApplicationFailure.create({
+    message: `${stage} failed: ${message}`,
+    type: cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined,
+    nonRetryable: true,
+    details: [{ stage }],
+    cause: error instanceof Error ? error : undefined,
+  });
 }
 
 /**
@@ -232,6 +240,6 @@ export async function lifecyclePipelineWorkflow(input: LifecyclePipelineInput): 
     }
     const stage = progress.stage;
     enter('failed', error instanceof Error ? error.message : String(error));
-    throw surfaceNonRetryable(stage, error);
+    throw stageFailure(stage, error);
   }
 }

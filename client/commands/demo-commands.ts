@@ -13,6 +13,7 @@ import {
 import { taskQueues } from '../../workflows/contracts/task-queues';
 import type { evaluateWorkflow } from '../../workflows';
 import { formatTable, printJson, progressBar } from '../output';
+import { resultOrRunFailure } from '../run-failure';
 import { connectClient } from '../temporal-client';
 import { formatScores, lifecycleJson, printLifecycleResult, startLifecycle } from './pipeline-commands';
 import { withStack } from './stack-commands';
@@ -203,7 +204,7 @@ export function registerDemoCommands(program: Command): void {
                     .catch(() => undefined);
                 }, 1000);
             try {
-              const result: EvaluateWorkflowResult = await handle.result();
+              const result: EvaluateWorkflowResult = await resultOrRunFailure(workflowId, handle.result());
               if (ticker) process.stderr.write('\n');
               return { workflowId, result };
             } finally {

@@ -20,6 +20,7 @@ import {
 import { taskQueues } from '../../workflows/contracts/task-queues';
 import type { lifecyclePipelineWorkflow } from '../../workflows';
 import { formatTable, printJson, progressBar } from '../output';
+import { describeRunFailure, formatRunFailure, RunFailedError, resultOrRunFailure } from '../run-failure';
 import { connectClient } from '../temporal-client';
 import { withStack } from './stack-commands';
 
@@ -72,7 +73,7 @@ export async function watchLifecycle(
           .catch(() => undefined);
       }, 1000);
   try {
-    return await handle.result();
+    return await resultOrRunFailure(handle.workflowId, handle.result());
   } finally {
     if (ticker) {
       clearInterval(ticker);
@@ -274,6 +275,14 @@ export function registerPipelineCommands(program: Command, run: Command): void {
           throw error;
         }
         const progress = await describeProgress(handle).catch(() => undefined);
+        // A failed run says why: its root cause and stage, read from the workflow's failure.
+        const failure =
+          description.status.name === 'FAILED'
+            ? await handle.result().then(
+                () => undefined,
+                (error: unknown) => describeRunFailure(new RunFailedError(workflowId, error)),
+              )
+            : undefined;
         const view = {
           workflowId,
           type: description.type,
@@ -281,9 +290,11 @@ export function registerPipelineCommands(program: Command, run: Command): void {
           startTime: description.startTime.toISOString(),
           closeTime: description.closeTime?.toISOString(),
           progress,
+          failure,
         };
         if (options.json) return printJson(view);
         process.stdout.write(`${workflowId}  ${view.type}  ${view.status}\n`);
+        if (failure) process.stdout.write(`${formatRunFailure(failure)}\n`);
         if (progress && 'percent' in progress) {
           process.stdout.write(
             `${progressBar(progress.percent / 100)} ${progress.stage}${progress.detail ? ` — ${progress.detail}` : ''}\n`,

@@ -31,6 +31,8 @@ import {
   weftStageSearchAttribute,
 } from '../../workflows/contracts/search-attributes';
 import { temporalCliForTests } from '../support/temporal';
+import { runWeft } from '../support/cli';
+import { describeRunFailure, RunFailedError } from '../../client/run-failure';
 
 /** What the mocked activities saw, so tests can assert what the pipeline did (published? with which CAS target?). */
 interface Recorder {
@@ -112,6 +114,8 @@ function mockActivities(scenario: Scenario, recorder: Recorder) {
     },
     async planEvaluation({ ragModelRefs, batchSize, evaluationRunId }): Promise<EvaluationPlan> {
       const rowCount = scenario.rows ?? 8;
+      if (rowCount === 0)
+        throw ApplicationFailure.nonRetryable('The evaluation dataset has no rows.', errorTypes.invalidInput);
       return {
         evaluationRunId,
         wandbRunId: 'run-1',
@@ -439,5 +443,63 @@ describe('lifecyclePipelineWorkflow (mocked activities, real dev server)', () =>
         expect(recorder.published).toEqual([]);
       },
     );
+  });
+
+  describe('why a run failed (finding 2)', () => {
+    const failingScenario = (fineTune: LifecycleGpuActivities['fineTune']): Scenario => ({
+      production: null,
+      gate: () => gateResult('pass', null),
+      fineTune,
+    });
+
+    it('the root cause and its stage survive the cause chain, and `weft status --json` carries them', async () => {
+      await withWorkers(
+        failingScenario(async () => {
+          throw ApplicationFailure.nonRetryable(
+            'invalid hyper-parameter: max-steps must be >= 1',
+            errorTypes.invalidInput,
+          );
+        }),
+        async () => {
+          const handle = await start();
+          const failure = await handle.result().catch((error: unknown) => error);
+          expect(describeRunFailure(new RunFailedError(handle.workflowId, failure))).toMatchObject({
+            stage: 'fine-tune',
+            message: 'invalid hyper-parameter: max-steps must be >= 1',
+            type: errorTypes.invalidInput,
+            workflowId: handle.workflowId,
+          });
+          const status = await runWeft(['status', handle.workflowId, '--json'], {
+            TEMPORAL_ADDRESS: environment.address,
+          });
+          expect(status.code).toBe(0);
+          expect(JSON.parse(status.stdout)).toMatchObject({
+            status: 'FAILED',
+            failure: { stage: 'fine-tune', message: 'invalid hyper-parameter: max-steps must be >= 1' },
+          });
+          const human = await runWeft(['status', handle.workflowId], { TEMPORAL_ADDRESS: environment.address });
+          expect(human.stdout).toContain('fine-tune failed: invalid hyper-parameter: max-steps must be >= 1');
+        },
+      );
+    });
+
+    it('a failure inside the evaluate child workflow names the evaluate stage and the activity’s message', async () => {
+      await withWorkers({ production: null, gate: () => gateResult('pass', null), rows: 0 }, async () => {
+        const handle = await start();
+        const failure = await handle.result().catch((error: unknown) => error);
+        const described = describeRunFailure(new RunFailedError(handle.workflowId, failure));
+        expect(described?.stage).toBe('evaluate');
+        expect(described?.message).toBe('The evaluation dataset has no rows.');
+      });
+    });
+
+    it('a failed command with --json ends with one JSON object saying why', async () => {
+      const result = await runWeft(['status', 'no-such-run', '--json'], { TEMPORAL_ADDRESS: environment.address });
+      expect(result.code).toBe(1);
+      expect(JSON.parse(result.stdout)).toEqual({
+        ok: false,
+        error: { message: expect.stringContaining("No workflow with id 'no-such-run'") },
+      });
+    });
   });
 });
