@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerLineageCommands } from './commands/lineage-commands';
-import { registerPipelineCommands } from './commands/pipeline-commands';
+import { DifferentRunInputsError, registerPipelineCommands } from './commands/pipeline-commands';
 import { registerScheduleCommands } from './commands/schedule-commands';
 import { registerRunCommands } from './commands/run-commands';
 import { registerDemoCommands } from './commands/demo-commands';
@@ -46,7 +46,11 @@ export async function runCli(argv: string[]): Promise<number> {
     const message = failure ? formatRunFailure(failure) : error instanceof Error ? error.message : String(error);
     process.stderr.write(`weft: ${message}\n`);
     if (argv.includes('--json')) {
-      printJson({ ok: false, error: failure ?? { message: error instanceof Error ? error.message : String(error) } });
+      const refused =
+        error instanceof DifferentRunInputsError
+          ? { workflowId: error.workflowId, differences: error.differences }
+          : undefined;
+      printJson({ ok: false, error: failure ?? { message, ...refused } });
     }
     return 1;
   }

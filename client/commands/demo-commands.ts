@@ -109,7 +109,7 @@ export function registerDemoCommands(program: Command): void {
         },
         { workflowId: options.id, wait: true, json: Boolean(options.json) },
       );
-      if (options.json) printJson({ ...lifecycleJson(outcome.workflowId, outcome.result!), demo });
+      if (options.json) printJson({ ...lifecycleJson(outcome.workflowId, outcome.result!), run: outcome.run, demo });
       else printLifecycleResult(outcome.workflowId, outcome.result!, outcome.ui);
     });
 

@@ -33,6 +33,7 @@ import {
 import { temporalCliForTests } from '../support/temporal';
 import { runWeft } from '../support/cli';
 import { describeRunFailure, RunFailedError } from '../../client/run-failure';
+import { DifferentRunInputsError, startOrJoinLifecycle } from '../../client/commands/pipeline-commands';
 
 /** What the mocked activities saw, so tests can assert what the pipeline did (published? with which CAS target?). */
 interface Recorder {
@@ -500,6 +501,38 @@ describe('lifecyclePipelineWorkflow (mocked activities, real dev server)', () =>
         ok: false,
         error: { message: expect.stringContaining("No workflow with id 'no-such-run'") },
       });
+    });
+  });
+
+  it('same business key, different inputs: refused naming each differing input; same inputs join the existing run (finding 6)', async () => {
+    await withWorkers({ production: null, gate: () => gateResult('pass', null) }, async () => {
+      const workflowId = `lifecycle-key-${randomUUID()}`;
+      const first = await startOrJoinLifecycle(environment.client, workflowId, baseInput);
+      expect(first.run).toBe('new');
+      const firstResult = await first.handle.result();
+      const firstRunId = (await first.handle.describe()).runId;
+
+      const different: LifecyclePipelineInput = {
+        ...baseInput,
+        evaluationRef: 'weave:///weft/rag-demo/object/Evaluation:other',
+        hyperParameters: { max_steps: 2 },
+      };
+      const refusal = await startOrJoinLifecycle(environment.client, workflowId, different).catch(
+        (error: unknown) => error,
+      );
+      expect(refusal).toBeInstanceOf(DifferentRunInputsError);
+      expect((refusal as DifferentRunInputsError).differences.map((entry) => entry.flag)).toEqual([
+        '--evaluation',
+        '--hp',
+      ]);
+      expect((refusal as Error).message).toMatch(/Start a new run with --id/);
+      // Nothing was started for the refused request: the key still names the first run.
+      expect((await environment.client.workflow.getHandle(workflowId).describe()).runId).toBe(firstRunId);
+
+      // Batch size does not change the result: the same request joins the completed run and gets its result.
+      const again = await startOrJoinLifecycle(environment.client, workflowId, { ...baseInput, batchSize: 2 });
+      expect(again.run).toBe('existing');
+      expect(await again.handle.result()).toEqual(firstResult);
     });
   });
 });
