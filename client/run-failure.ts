@@ -54,17 +54,20 @@ export function describeRunFailure(error: unknown): RunFailure | undefined {
   const chain: string[] = [];
   let stage: string | undefined;
   let root: Error = current;
+  let type: string | undefined;
   // Bounded: a cause chain crossing processes is short; a cycle must not hang the CLI.
   for (let depth = 0; current instanceof Error && depth < 32; depth += 1) {
     root = current;
     if (current.message) chain.push(current.message);
-    if (current instanceof ApplicationFailure) stage ??= stageDetail(current);
-    else if (current instanceof ActivityFailure) stage ??= `activity ${current.activityType}`;
+    if (current instanceof ApplicationFailure) {
+      stage ??= stageDetail(current);
+      // The innermost weft type wins; a plain Error's cause crosses the wire typed 'Error' or untyped.
+      if (current.type && current.type !== 'Error') type = current.type;
+    } else if (current instanceof ActivityFailure) stage ??= `activity ${current.activityType}`;
     else if (current instanceof ChildWorkflowFailure) stage ??= `child workflow ${current.workflowType}`;
     current = current.cause;
   }
   const message = root.message;
-  const type = root instanceof ApplicationFailure ? (root.type ?? undefined) : undefined;
   return { message, stage, type, workflowId, chain };
 }
 

@@ -2,6 +2,7 @@ import { createEvaluationActivities } from '../activities/evaluation';
 import { createIntegrateActivities } from '../activities/integrate';
 import { createReevaluationActivities } from '../activities/reevaluation';
 import { createSmokePipelineActivities } from '../activities/smoke';
+import { createValidationActivities } from '../activities/validation';
 import { taskQueues } from '../workflows/contracts/task-queues';
 import { main, runWorkerProcess } from './run-worker';
 import { openWorkerServices } from '../lib/services';
@@ -17,6 +18,7 @@ main(() =>
       workflowsPath: require.resolve('../workflows'),
       activities: {
         ...createSmokePipelineActivities({ workerName }),
+        ...createValidationActivities({ store: services.store }),
         ...evaluation.pipeline,
         ...createIntegrateActivities({ store: services.store, org: config.org, rag: services.apps }),
         ...createReevaluationActivities({

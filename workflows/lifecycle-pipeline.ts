@@ -6,6 +6,7 @@ import {
   condition,
   executeChild,
   isCancellation,
+  patched,
   proxyActivities,
   setHandler,
   upsertMemo,
@@ -30,6 +31,7 @@ import {
   type LifecycleProgress,
   type LifecycleRegistryActivities,
   type LifecycleStage,
+  type LifecycleValidationActivities,
 } from './contracts/lifecycle';
 import {
   weftAppSearchAttribute,
@@ -48,9 +50,15 @@ const gpu = proxyActivities<LifecycleGpuActivities>({
 });
 const registry = proxyActivities<LifecycleRegistryActivities>({ ...registryActivity, taskQueue: taskQueues.registry });
 const pipeline = proxyActivities<LifecyclePipelineActivities>({ ...lightActivity, taskQueue: taskQueues.pipeline });
+const validation = proxyActivities<LifecycleValidationActivities>({
+  ...lightActivity,
+  taskQueue: taskQueues.pipeline,
+  summary: 'check every input before anything is written',
+});
 
 const stagePercent: Record<LifecycleStage, number> = {
   starting: 0,
+  validate: 1,
   'fine-tune': 5,
   register: 45,
   integrate: 50,
@@ -122,6 +130,11 @@ export async function lifecyclePipelineWorkflow(input: LifecyclePipelineInput): 
 
   upsertSearchAttributes([{ key: weftAppSearchAttribute, value: input.app }]);
   try {
+    // Runs started before this step existed replay without it.
+    if (patched('validate-inputs-first')) {
+      enter('validate');
+      await validation.validateLifecycleInput(input);
+    }
     enter('fine-tune', `config ${input.trainingConfig}`);
     const fineTune = await gpu.fineTune({
       app: input.app,

@@ -19,6 +19,7 @@ import {
   type LifecyclePipelineActivities,
   type LifecyclePipelineInput,
   type LifecycleRegistryActivities,
+  type LifecycleValidationActivities,
 } from '../../workflows/contracts/lifecycle';
 import { taskQueues } from '../../workflows/contracts/task-queues';
 import { lifecyclePipelineWorkflow } from '../../workflows';
@@ -34,6 +35,8 @@ import { temporalCliForTests } from '../support/temporal';
 import { runWeft } from '../support/cli';
 import { describeRunFailure, RunFailedError } from '../../client/run-failure';
 import { DifferentRunInputsError, startOrJoinLifecycle } from '../../client/commands/pipeline-commands';
+import { createValidationActivities } from '../../activities/validation';
+import { storeWithRunInputs } from '../support/run-inputs';
 
 /** What the mocked activities saw, so tests can assert what the pipeline did (published? with which CAS target?). */
 interface Recorder {
@@ -48,6 +51,7 @@ interface Scenario {
   fineTune?: LifecycleGpuActivities['fineTune'];
   publishConflict?: boolean;
   rows?: number;
+  validate?: LifecycleValidationActivities['validateLifecycleInput'];
 }
 
 function gateResult(decision: 'pass' | 'fail', championMean: number | null): GateDecision {
@@ -99,51 +103,53 @@ function mockActivities(scenario: Scenario, recorder: Recorder) {
       return { registryRef: 'wandb-artifact:///weft/wandb-registry-RAG Models/RAG Model:v3', version: 'v3' };
     },
   };
-  const pipelineActivities: LifecyclePipelineActivities & EvaluationPipelineActivities = {
-    async resolveChampion({ ragModelRef }) {
-      const resolved = ragModelRef ?? scenario.production;
-      return { ragModelRef: resolved, productionRef: scenario.production };
-    },
-    async integrate() {
-      return {
-        ragModelRef: 'weave:///weft/rag-demo/object/RagModel:challenger',
-        chatModelRef: 'weave:///weft/rag-demo/object/ChatModel:new',
-      };
-    },
-    async gateStatistics({ championResultRef }) {
-      return scenario.gate(championResultRef);
-    },
-    async planEvaluation({ ragModelRefs, batchSize, evaluationRunId }): Promise<EvaluationPlan> {
-      const rowCount = scenario.rows ?? 8;
-      if (rowCount === 0)
-        throw ApplicationFailure.nonRetryable('The evaluation dataset has no rows.', errorTypes.invalidInput);
-      return {
-        evaluationRunId,
-        wandbRunId: 'run-1',
-        evaluationRef: 'weave:///weft/rag-demo/object/Evaluation:456',
-        datasetRef: 'weave:///weft/rag-demo/object/qa-eval:abc',
-        rowCount,
-        scorers: ['exact_match', 'f1'],
-        models: ragModelRefs.map((ragModelRef, index) => ({
-          ragModelRef,
-          label: index === 0 ? 'challenger' : 'champion',
-        })),
-        batchSize,
-        batchCount: Math.ceil(rowCount / batchSize),
-      };
-    },
-    async scoreBatch({ modelIndex, batchIndex }) {
-      return { modelIndex, batchIndex, scoredRows: 4 };
-    },
-    async summarizeEvaluation({ plan }) {
-      return plan.models.map((model, index) => ({
-        ragModelRef: model.ragModelRef,
-        label: model.label,
-        evaluationResultRef: `weave:///weft/rag-demo/object/EvaluationResult:${index}`,
-        summary: { f1: { mean: index === 0 ? 0.6 : 0.45, ciLow: 0.5, ciHigh: 0.7, count: plan.rowCount } },
-      }));
-    },
-  };
+  const pipelineActivities: LifecyclePipelineActivities & EvaluationPipelineActivities & LifecycleValidationActivities =
+    {
+      validateLifecycleInput: scenario.validate ?? (async () => ({ valid: true })),
+      async resolveChampion({ ragModelRef }) {
+        const resolved = ragModelRef ?? scenario.production;
+        return { ragModelRef: resolved, productionRef: scenario.production };
+      },
+      async integrate() {
+        return {
+          ragModelRef: 'weave:///weft/rag-demo/object/RagModel:challenger',
+          chatModelRef: 'weave:///weft/rag-demo/object/ChatModel:new',
+        };
+      },
+      async gateStatistics({ championResultRef }) {
+        return scenario.gate(championResultRef);
+      },
+      async planEvaluation({ ragModelRefs, batchSize, evaluationRunId }): Promise<EvaluationPlan> {
+        const rowCount = scenario.rows ?? 8;
+        if (rowCount === 0)
+          throw ApplicationFailure.nonRetryable('The evaluation dataset has no rows.', errorTypes.invalidInput);
+        return {
+          evaluationRunId,
+          wandbRunId: 'run-1',
+          evaluationRef: 'weave:///weft/rag-demo/object/Evaluation:456',
+          datasetRef: 'weave:///weft/rag-demo/object/qa-eval:abc',
+          rowCount,
+          scorers: ['exact_match', 'f1'],
+          models: ragModelRefs.map((ragModelRef, index) => ({
+            ragModelRef,
+            label: index === 0 ? 'challenger' : 'champion',
+          })),
+          batchSize,
+          batchCount: Math.ceil(rowCount / batchSize),
+        };
+      },
+      async scoreBatch({ modelIndex, batchIndex }) {
+        return { modelIndex, batchIndex, scoredRows: 4 };
+      },
+      async summarizeEvaluation({ plan }) {
+        return plan.models.map((model, index) => ({
+          ragModelRef: model.ragModelRef,
+          label: model.label,
+          evaluationResultRef: `weave:///weft/rag-demo/object/EvaluationResult:${index}`,
+          summary: { f1: { mean: index === 0 ? 0.6 : 0.45, ciLow: 0.5, ciHigh: 0.7, count: plan.rowCount } },
+        }));
+      },
+    };
   return { gpuActivities, registryActivities, pipelineActivities };
 }
 
@@ -534,5 +540,46 @@ describe('lifecyclePipelineWorkflow (mocked activities, real dev server)', () =>
       expect(again.run).toBe('existing');
       expect(await again.handle.result()).toEqual(firstResult);
     });
+  });
+
+  it('bad inputs fail the run at its first step, naming each one, before anything is trained or written (finding 3)', async () => {
+    const { store, input, counts } = await storeWithRunInputs();
+    try {
+      const fineTuned: string[] = [];
+      const before = await counts();
+      await withWorkers(
+        {
+          production: null,
+          gate: () => gateResult('pass', null),
+          validate: createValidationActivities({ store }).validateLifecycleInput,
+          fineTune: async ({ runKey }) => {
+            fineTuned.push(runKey);
+            throw new Error('fine-tune must not start');
+          },
+        },
+        async (recorder) => {
+          const handle = await start({
+            ...input,
+            app: 'a b/c',
+            evaluationRef: 'weave:///weft/rag-demo/object/Evaluation:0000',
+            hyperParameters: { max_steps: 1e15 },
+          });
+          const failure = describeRunFailure(
+            new RunFailedError(handle.workflowId, await handle.result().catch((error: unknown) => error)),
+          );
+          expect(failure?.stage).toBe('validate');
+          expect(failure?.type).toBe(errorTypes.invalidInput);
+          expect(failure?.message).toMatch(/^3 invalid inputs; nothing was written:/);
+          expect(failure?.message).toMatch(/--app: /);
+          expect(failure?.message).toMatch(/--evaluation .*Evaluation:0000/);
+          expect(failure?.message).toMatch(/--hp: hyper-parameter max_steps/);
+          expect(fineTuned).toEqual([]);
+          expect(recorder.published).toEqual([]);
+          expect(await counts()).toEqual(before);
+        },
+      );
+    } finally {
+      await store.close();
+    }
   });
 });

@@ -53,6 +53,7 @@ export interface LifecyclePipelineInput {
 
 export type LifecycleStage =
   | 'starting'
+  | 'validate'
   | 'fine-tune'
   | 'register'
   | 'integrate'
@@ -167,6 +168,11 @@ export interface LifecycleRegistryActivities {
     expectedProductionRef: string | null;
     gate: GateDecision;
   }): Promise<{ registryRef: string; version: string }>;
+}
+
+/** `weft-pipeline`: checks a run's inputs before any side effect (reads only; names every bad input at once). */
+export interface LifecycleValidationActivities {
+  validateLifecycleInput(input: LifecyclePipelineInput): Promise<{ valid: true }>;
 }
 
 /** `weft-pipeline` activities of the pipeline. */
