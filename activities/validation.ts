@@ -146,11 +146,15 @@ export function invalidInputsMessage(problems: string[]): string {
   return `${problems.length} invalid input${problems.length === 1 ? '' : 's'}; nothing was written:\n- ${problems.join('\n- ')}`;
 }
 
+/** Throws one bad-input error naming every problem; does nothing when there are none. */
+export function refuseInvalidInputs(problems: string[]): void {
+  if (problems.length > 0) throw invalidInput(invalidInputsMessage(problems));
+}
+
 export function createValidationActivities({ store }: ValidationDependencies): LifecycleValidationActivities {
   return atBoundary<LifecycleValidationActivities>({
     async validateLifecycleInput(input) {
-      const problems = await lifecycleInputProblems(store, input);
-      if (problems.length > 0) throw invalidInput(invalidInputsMessage(problems));
+      refuseInvalidInputs(await lifecycleInputProblems(store, input));
       return { valid: true };
     },
   });
