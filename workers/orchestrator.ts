@@ -6,12 +6,16 @@ import { createValidationActivities } from '../activities/validation';
 import { taskQueues } from '../workflows/contracts/task-queues';
 import { main, runWorkerProcess } from './run-worker';
 import { openWorkerServices } from '../lib/services';
+import { startRunReaper } from '../lib/temporal/run-reaper';
 
 /** Orchestrator worker: every workflow, plus the light activities of the `weft-pipeline` queue. */
 main(() =>
   runWorkerProcess('orchestrator', async ({ config, workerName, logger, onShutdown }) => {
     const services = await openWorkerServices(config, logger);
     onShutdown(() => services.close());
+    // Lineage runs of workflows that failed, were cancelled or terminated are closed here: no workflow code runs then.
+    const reaper = startRunReaper({ store: services.store, logger });
+    onShutdown(() => reaper.stop());
     const evaluation = createEvaluationActivities({ store: services.store, rag: services.predictions, workerName });
     return {
       taskQueue: taskQueues.pipeline,

@@ -37,6 +37,7 @@ import { describeRunFailure, RunFailedError } from '../../client/run-failure';
 import { DifferentRunInputsError, startOrJoinLifecycle } from '../../client/commands/pipeline-commands';
 import { createValidationActivities } from '../../activities/validation';
 import { storeWithRunInputs } from '../support/run-inputs';
+import { closeRunsOfClosedWorkflows } from '../../lib/temporal/run-reaper';
 
 /** What the mocked activities saw, so tests can assert what the pipeline did (published? with which CAS target?). */
 interface Recorder {
@@ -579,6 +580,61 @@ describe('lifecyclePipelineWorkflow (mocked activities, real dev server)', () =>
         },
       );
     } finally {
+      await store.close();
+    }
+  });
+
+  it('a terminated or failed workflow’s lineage run is closed by the reaper; a running one’s is left open (finding 3)', async () => {
+    const { store } = await storeWithRunInputs();
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    try {
+      await withWorkers(
+        {
+          production: null,
+          gate: () => gateResult('pass', null),
+          // Runs whose id starts with `failing-` fail at once; the others train until the test ends.
+          fineTune: async ({ runKey }) => {
+            if (!runKey.startsWith('failing-')) await released;
+            throw ApplicationFailure.nonRetryable('the trainer ran out of memory', errorTypes.invalidInput);
+          },
+        },
+        async () => {
+          const startAs = (workflowId: string) =>
+            environment.client.workflow.start(lifecyclePipelineWorkflow, {
+              taskQueue: taskQueues.pipeline,
+              workflowId,
+              args: [baseInput],
+            });
+          const [terminated, failed, running] = await Promise.all([
+            startAs(`terminated-${randomUUID()}`),
+            startAs(`failing-${randomUUID()}`),
+            startAs(`running-${randomUUID()}`),
+          ]);
+          const runFor = (workflowId: string, jobType: string) => store.runs.create({ jobType, workflowId });
+          const runs = {
+            terminated: await runFor(terminated.workflowId, 'fine-tune'),
+            failed: await runFor(failed.workflowId, 'evaluation'),
+            running: await runFor(running.workflowId, 'fine-tune'),
+          };
+          await terminated.terminate('operator stopped it');
+          await failed.result().catch(() => undefined);
+
+          const reaped = await closeRunsOfClosedWorkflows(store, environment.client);
+          expect(reaped.map((entry) => `${entry.runId} ${entry.workflowStatus} ${entry.state}`).sort()).toEqual(
+            [`${runs.terminated.id} TERMINATED killed`, `${runs.failed.id} FAILED failed`].sort(),
+          );
+          expect((await store.runs.get(runs.terminated.id)).state).toBe('killed');
+          expect((await store.runs.get(runs.failed.id)).summary).toMatchObject({ workflow_status: 'failed' });
+          expect((await store.runs.get(runs.running.id)).state).toBe('running');
+          // A second round changes nothing.
+          expect(await closeRunsOfClosedWorkflows(store, environment.client)).toEqual([]);
+          await running.terminate('test over');
+          release();
+        },
+      );
+    } finally {
+      release();
       await store.close();
     }
   });
