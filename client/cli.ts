@@ -1,6 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerLineageCommands } from './commands/lineage-commands';
-import { registerPipelineCommands } from './commands/pipeline-commands';
+import { DifferentRunInputsError, registerPipelineCommands } from './commands/pipeline-commands';
 import { registerScheduleCommands } from './commands/schedule-commands';
 import { registerRunCommands } from './commands/run-commands';
 import { registerDemoCommands } from './commands/demo-commands';
@@ -8,6 +8,8 @@ import { registerDoctorCommands } from './commands/doctor-commands';
 import { registerRagCommands } from './commands/rag-commands';
 import { registerServeCommands } from './commands/serve-commands';
 import { registerStackCommands } from './commands/stack-commands';
+import { printJson } from './output';
+import { describeRunFailure, formatRunFailure } from './run-failure';
 
 export function buildProgram(): Command {
   const program = new Command('weft')
@@ -39,7 +41,17 @@ export async function runCli(argv: string[]): Promise<number> {
     return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (error) {
     if (error instanceof CommanderError) return error.exitCode;
-    process.stderr.write(`weft: ${error instanceof Error ? error.message : String(error)}\n`);
+    // A failed run is reported by its root cause and stage, not the SDK's "Workflow execution failed".
+    const failure = describeRunFailure(error);
+    const message = failure ? formatRunFailure(failure) : error instanceof Error ? error.message : String(error);
+    process.stderr.write(`weft: ${message}\n`);
+    if (argv.includes('--json')) {
+      const refused =
+        error instanceof DifferentRunInputsError
+          ? { workflowId: error.workflowId, differences: error.differences }
+          : undefined;
+      printJson({ ok: false, error: failure ?? { message, ...refused } });
+    }
     return 1;
   }
 }

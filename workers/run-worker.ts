@@ -42,6 +42,16 @@ export async function runWorkerProcess(
     return;
   }
   const cleanups: (() => Promise<void>)[] = [];
+  // Started by `weft up` or another weft command (an IPC channel): when that parent dies, however it dies
+  // (crash, full disk, SIGKILL), the channel closes and this worker shuts down cleanly instead of running orphaned.
+  const onParentGone = () => {
+    logger.warn(`weft ${kind} worker: the process that started it is gone; shutting down`);
+    process.kill(process.pid, 'SIGTERM');
+  };
+  if (process.channel) {
+    process.once('disconnect', onParentGone);
+    process.channel.unref();
+  }
   try {
     const context: WorkerContext = {
       config,
@@ -60,6 +70,7 @@ export async function runWorkerProcess(
     process.stdout.write(`${workerReadyMarker} ${kind} ${specification.taskQueue}\n`);
     await running;
   } finally {
+    process.off('disconnect', onParentGone);
     for (const cleanup of cleanups.reverse())
       await cleanup().catch((error: unknown) => logger.warn(`cleanup failed: ${String(error)}`));
     await connection.close();

@@ -33,6 +33,7 @@ import {
   type LifecycleProgress,
   type LifecycleRegistryActivities,
   type LifecycleStage,
+  type LifecycleValidationActivities,
 } from './contracts/lifecycle';
 import {
   weftAppSearchAttribute,
@@ -54,9 +55,15 @@ const registry = proxyActivities<LifecycleRegistryActivities & LegacyLifecycleRe
   taskQueue: taskQueues.registry,
 });
 const pipeline = proxyActivities<LifecyclePipelineActivities>({ ...lightActivity, taskQueue: taskQueues.pipeline });
+const validation = proxyActivities<LifecycleValidationActivities>({
+  ...lightActivity,
+  taskQueue: taskQueues.pipeline,
+  summary: 'check every input before anything is written',
+});
 
 const stagePercent: Record<LifecycleStage, number> = {
   starting: 0,
+  validate: 1,
   'fine-tune': 5,
   register: 45,
   integrate: 50,
@@ -70,14 +77,22 @@ const stagePercent: Record<LifecycleStage, number> = {
   cancelled: 100,
 };
 
-/** A failure whose root is bad input ends the run with that input's message, not a generic activity error. */
-function surfaceNonRetryable(stage: LifecycleStage, error: unknown): unknown {
+/**
+ * The run's failure: the stage and the root cause's message (walking ActivityFailure / ChildWorkflowFailure),
+ * with the stage in the details and the original failure as the cause, so the CLI can say what failed where.
+ */
+function stageFailure(stage: LifecycleStage, error: unknown): ApplicationFailure {
   let cause: unknown = error;
-  while (cause instanceof ActivityFailure || cause instanceof ChildWorkflowFailure) cause = cause.cause;
-  if (cause instanceof ApplicationFailure && cause.nonRetryable) {
-    return ApplicationFailure.nonRetryable(`${stage} failed: ${cause.message}`, cause.type ?? undefined);
-  }
-  return error;
+  while ((cause instanceof ActivityFailure || cause instanceof ChildWorkflowFailure) && cause.cause)
+    cause = cause.cause;
+  const message = cause instanceof Error ? cause.message : String(cause);
+  return ApplicationFailure.create({
+    message: `${stage} failed: ${message}`,
+    type: cause instanceof ApplicationFailure ? (cause.type ?? undefined) : undefined,
+    nonRetryable: true,
+    details: [{ stage }],
+    cause: error instanceof Error ? error : undefined,
+  });
 }
 
 /**
@@ -120,6 +135,11 @@ export async function lifecyclePipelineWorkflow(input: LifecyclePipelineInput): 
 
   upsertSearchAttributes([{ key: weftAppSearchAttribute, value: input.app }]);
   try {
+    // Runs started before this step existed replay without it.
+    if (patched('validate-inputs-first')) {
+      enter('validate');
+      await validation.validateLifecycleInput(input);
+    }
     enter('fine-tune', `config ${input.trainingConfig}`);
     const fineTune = await gpu.fineTune({
       app: input.app,
@@ -242,6 +262,6 @@ export async function lifecyclePipelineWorkflow(input: LifecyclePipelineInput): 
     }
     const stage = progress.stage;
     enter('failed', error instanceof Error ? error.message : String(error));
-    throw surfaceNonRetryable(stage, error);
+    throw stageFailure(stage, error);
   }
 }

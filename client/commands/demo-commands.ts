@@ -1,6 +1,8 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
+import { ragModelProblems, refuseInvalidInputs } from '../../activities/validation';
+import { readJsonObjectLines } from '../../lib/common/data-files';
 import { loadConfig, projectRoot } from '../../lib/config/config';
 import { openWorkerServices, type WorkerServices } from '../../lib/services';
 import { bootstrapDemoProject, demoNames, selectRagModel, type DemoProject } from '../../lib/rag';
@@ -13,6 +15,7 @@ import {
 import { taskQueues } from '../../workflows/contracts/task-queues';
 import type { evaluateWorkflow } from '../../workflows';
 import { formatTable, printJson, progressBar } from '../output';
+import { resultOrRunFailure } from '../run-failure';
 import { connectClient } from '../temporal-client';
 import { formatScores, lifecycleJson, printLifecycleResult, startLifecycle } from './pipeline-commands';
 import { withStack } from './stack-commands';
@@ -51,28 +54,16 @@ interface EvaluationRowInput {
 /** Reads a user's QA file (JSON lines, same row format as data/): every row needs question, answer and doc_id. */
 function readQaFile(file: string): Record<string, unknown>[] {
   if (!fs.existsSync(file)) throw new Error(`${file} does not exist.`);
-  const rows = fs
-    .readFileSync(file, 'utf8')
-    .split('\n')
-    .map((line, index) => ({ line: line.trim(), number: index + 1 }))
-    .filter((entry) => entry.line !== '')
-    .map(({ line, number }) => {
-      let row: EvaluationRowInput;
-      try {
-        row = JSON.parse(line) as EvaluationRowInput;
-      } catch {
-        throw new Error(`${file}:${number} is not valid JSON.`);
-      }
-      const missing = (['question', 'answer', 'doc_id'] as const).filter(
-        (field) => typeof row[field] !== 'string' || (row[field] as string).trim() === '',
-      );
-      if (missing.length > 0) {
-        throw new Error(
-          `${file}:${number} is missing ${missing.join(', ')}: each row needs question, answer and doc_id.`,
-        );
-      }
-      return { id: String(row.id ?? `row-${number}`), question: row.question, answer: row.answer, doc_id: row.doc_id };
-    });
+  const rows = readJsonObjectLines(file, '{"question", "answer", "doc_id"}').map(({ line, value }) => {
+    const row = value as EvaluationRowInput;
+    const missing = (['question', 'answer', 'doc_id'] as const).filter(
+      (field) => typeof row[field] !== 'string' || (row[field] as string).trim() === '',
+    );
+    if (missing.length > 0) {
+      throw new Error(`${file}:${line} is missing ${missing.join(', ')}: each row needs question, answer and doc_id.`);
+    }
+    return { id: String(row.id ?? `row-${line}`), question: row.question, answer: row.answer, doc_id: row.doc_id };
+  });
   if (rows.length === 0) throw new Error(`${file} has no rows.`);
   return rows;
 }
@@ -108,7 +99,7 @@ export function registerDemoCommands(program: Command): void {
         },
         { workflowId: options.id, wait: true, json: Boolean(options.json) },
       );
-      if (options.json) printJson({ ...lifecycleJson(outcome.workflowId, outcome.result!), demo });
+      if (options.json) printJson({ ...lifecycleJson(outcome.workflowId, outcome.result!), run: outcome.run, demo });
       else printLifecycleResult(outcome.workflowId, outcome.result!, outcome.ui);
     });
 
@@ -145,21 +136,17 @@ export function registerDemoCommands(program: Command): void {
         if (!Number.isInteger(parallel) || parallel < 1) throw new Error(`--parallel must be a whole number ≥ 1.`);
         // Validate and publish locally first: bad input is refused before anything starts.
         const prepared = await withServices(async (services) => {
-          let datasetRef: string;
-          if (options.dataset.startsWith('weave:///')) {
-            datasetRef = (await services.store.objects.get(options.dataset)).ref;
-          } else {
-            const rows = readQaFile(options.dataset);
-            const name = path
-              .basename(options.dataset)
-              .replace(/\.jsonl?$/, '')
-              .replace(/[^A-Za-z0-9_.-]+/g, '-');
-            datasetRef = (await services.store.datasets.publish({ name, rows })).ref;
-          }
-          const evaluation = await services.rag.publishEvaluation({
-            dataset: datasetRef,
-            scorers: Object.keys(scorersByName),
-          });
+          // Everything is read and checked before the first write: a refused --rag publishes no Dataset or Evaluation.
+          const datasetInput: { ref: string } | { rows: Record<string, unknown>[]; name: string } =
+            options.dataset.startsWith('weave:///')
+              ? { ref: (await services.store.objects.get(options.dataset)).ref }
+              : {
+                  rows: readQaFile(options.dataset),
+                  name: path
+                    .basename(options.dataset)
+                    .replace(/\.jsonl?$/, '')
+                    .replace(/[^A-Za-z0-9_.-]+/g, '-'),
+                };
           let selected = await selectRagModel(services.store, options.rag, config);
           if (selected === null) {
             if (!options.json) process.stderr.write('No RagModel yet: bootstrapping the demo project…\n');
@@ -169,7 +156,16 @@ export function registerDemoCommands(program: Command): void {
             });
             selected = { ragModelRef: demo.ragModelRef, source: 'latest' };
           }
+          refuseInvalidInputs(await ragModelProblems(services.store, selected.ragModelRef));
           const ragModelRef = (await services.store.objects.get(selected.ragModelRef)).ref;
+          const datasetRef =
+            'ref' in datasetInput
+              ? datasetInput.ref
+              : (await services.store.datasets.publish({ name: datasetInput.name, rows: datasetInput.rows })).ref;
+          const evaluation = await services.rag.publishEvaluation({
+            dataset: datasetRef,
+            scorers: Object.keys(scorersByName),
+          });
           return { datasetRef, evaluationRef: evaluation.ref, ragModelRef };
         });
         const outcome = await withStack({ quiet: options.json }, async (stack) => {
@@ -203,7 +199,7 @@ export function registerDemoCommands(program: Command): void {
                     .catch(() => undefined);
                 }, 1000);
             try {
-              const result: EvaluateWorkflowResult = await handle.result();
+              const result: EvaluateWorkflowResult = await resultOrRunFailure(workflowId, handle.result());
               if (ticker) process.stderr.write('\n');
               return { workflowId, result };
             } finally {

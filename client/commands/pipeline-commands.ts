@@ -3,12 +3,14 @@ import {
   WorkflowExecutionAlreadyStartedError,
   WorkflowNotFoundError,
   WorkflowUpdateFailedError,
+  type Client,
   type WorkflowHandle,
 } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import { evaluationProgressQuery, type EvaluationSummary } from '../../workflows/contracts/evaluation';
 import {
   approveUpdate,
+  differingLifecycleInputs,
   lifecycleProgressQuery,
   lifecycleWorkflowId,
   rejectUpdate,
@@ -20,6 +22,7 @@ import {
 import { taskQueues } from '../../workflows/contracts/task-queues';
 import type { lifecyclePipelineWorkflow } from '../../workflows';
 import { formatTable, printJson, progressBar } from '../output';
+import { describeRunFailure, formatRunFailure, RunFailedError, resultOrRunFailure } from '../run-failure';
 import { connectClient } from '../temporal-client';
 import { withStack } from './stack-commands';
 
@@ -72,7 +75,7 @@ export async function watchLifecycle(
           .catch(() => undefined);
       }, 1000);
   try {
-    return await handle.result();
+    return await resultOrRunFailure(handle.workflowId, handle.result());
   } finally {
     if (ticker) {
       clearInterval(ticker);
@@ -248,7 +251,10 @@ export function registerPipelineCommands(program: Command, run: Command): void {
         wait: options.wait !== false,
         json: Boolean(options.json),
       });
-      if (options.json) printJson(outcome.result ? lifecycleJson(outcome.workflowId, outcome.result) : outcome);
+      if (options.json)
+        printJson(
+          outcome.result ? { ...lifecycleJson(outcome.workflowId, outcome.result), run: outcome.run } : outcome,
+        );
       else if (outcome.result) printLifecycleResult(outcome.workflowId, outcome.result, outcome.ui);
       else process.stdout.write(`Started ${outcome.workflowId}. Watch it with 'weft status ${outcome.workflowId}'.\n`);
     });
@@ -274,6 +280,14 @@ export function registerPipelineCommands(program: Command, run: Command): void {
           throw error;
         }
         const progress = await describeProgress(handle).catch(() => undefined);
+        // A failed run says why: its root cause and stage, read from the workflow's failure.
+        const failure =
+          description.status.name === 'FAILED'
+            ? await handle.result().then(
+                () => undefined,
+                (error: unknown) => describeRunFailure(new RunFailedError(workflowId, error)),
+              )
+            : undefined;
         const view = {
           workflowId,
           type: description.type,
@@ -281,9 +295,11 @@ export function registerPipelineCommands(program: Command, run: Command): void {
           startTime: description.startTime.toISOString(),
           closeTime: description.closeTime?.toISOString(),
           progress,
+          failure,
         };
         if (options.json) return printJson(view);
         process.stdout.write(`${workflowId}  ${view.type}  ${view.status}\n`);
+        if (failure) process.stdout.write(`${formatRunFailure(failure)}\n`);
         if (progress && 'percent' in progress) {
           process.stdout.write(
             `${progressBar(progress.percent / 100)} ${progress.stage}${progress.detail ? ` — ${progress.detail}` : ''}\n`,
@@ -317,42 +333,83 @@ export function registerPipelineCommands(program: Command, run: Command): void {
 export async function startLifecycle(
   input: LifecyclePipelineInput,
   options: { workflowId?: string; wait: boolean; json: boolean },
-): Promise<{ workflowId: string; result?: LifecyclePipelineResult; ui?: string }> {
+): Promise<{ workflowId: string; run: 'new' | 'existing'; result?: LifecyclePipelineResult; ui?: string }> {
   return withStack({ quiet: options.json }, async (stack) => {
     const { client, close } = await connectClient(stack.address);
     try {
       const datasetDigest = input.trainingDatasetRef.slice(input.trainingDatasetRef.lastIndexOf(':') + 1);
       const workflowId = options.workflowId ?? lifecycleWorkflowId(input.app, input.baseModelRef, datasetDigest);
-      let handle: WorkflowHandle<typeof lifecyclePipelineWorkflow>;
-      try {
-        handle = await client.workflow.start<typeof lifecyclePipelineWorkflow>('lifecyclePipelineWorkflow', {
-          taskQueue: taskQueues.pipeline,
-          workflowId,
-          args: [input],
-          // Same business key while running: join that run. After it completed: refuse a duplicate.
-          workflowIdConflictPolicy: 'USE_EXISTING',
-          workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
-        });
-      } catch (error) {
-        if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
-        // The same business key already ran to completion: join it (show its result) rather than train again.
-        handle = client.workflow.getHandle<typeof lifecyclePipelineWorkflow>(workflowId);
-        if (!options.json) {
-          process.stderr.write(
-            `A run for this app, base model and dataset already completed (${workflowId}): showing its result. ` +
-              'Pass --id <new id> to run it again.\n',
-          );
-        }
+      const { handle, run } = await startOrJoinLifecycle(client, workflowId, input);
+      if (run === 'existing' && !options.json) {
+        process.stderr.write(
+          `A run with these inputs already exists (${workflowId}): showing its result. Pass --id <new id> to run it again.\n`,
+        );
       }
       const ui = stack.uiUrl
         ? `${stack.uiUrl}/namespaces/${stack.namespace}/workflows/${encodeURIComponent(workflowId)}`
         : undefined;
       if (!options.json) process.stderr.write(`Started ${workflowId}${ui ? `\nTemporal UI: ${ui}` : ''}\n`);
-      if (!options.wait) return { workflowId, ui };
+      if (!options.wait) return { workflowId, run, ui };
       const result = await watchLifecycle(handle, options.json);
-      return { workflowId, result, ui };
+      return { workflowId, run, result, ui };
     } finally {
       await close();
     }
   });
+}
+
+/** Thrown when the business key names a run whose inputs differ from this request's. */
+export class DifferentRunInputsError extends Error {
+  readonly retryable = false;
+  constructor(
+    readonly workflowId: string,
+    readonly differences: { flag: string; existing: string; requested: string }[],
+  ) {
+    super(
+      `A run with this business key (app, base model, dataset) already exists as ${workflowId}, with different inputs: ` +
+        `${differences.map((entry) => `${entry.flag} (existing ${entry.existing}, requested ${entry.requested})`).join('; ')}. ` +
+        `Its result is not this request's. Start a new run with --id <new id> (e.g. --id ${workflowId}-2).`,
+    );
+    this.name = 'DifferentRunInputsError';
+  }
+}
+
+/** The input a workflow was started with, from the first event of its history. */
+async function startedInput(client: Client, workflowId: string): Promise<LifecyclePipelineInput> {
+  const history = await client.workflowService.getWorkflowExecutionHistory({
+    namespace: client.options.namespace,
+    execution: { workflowId },
+    maximumPageSize: 1,
+  });
+  const payload = history.history?.events?.[0]?.workflowExecutionStartedEventAttributes?.input?.payloads?.[0];
+  if (!payload) throw new Error(`The run ${workflowId} has no recorded input; start a new run with --id <new id>.`);
+  return defaultPayloadConverter.fromPayload<LifecyclePipelineInput>(payload);
+}
+
+/**
+ * Starts a lifecycle run under its business key, or joins the run already there (running, or completed)
+ * when that run was started with the same result-changing inputs. A run with other inputs is never
+ * reported as this request's: the start is refused, naming every differing input.
+ */
+export async function startOrJoinLifecycle(
+  client: Client,
+  workflowId: string,
+  input: LifecyclePipelineInput,
+): Promise<{ handle: WorkflowHandle<typeof lifecyclePipelineWorkflow>; run: 'new' | 'existing' }> {
+  try {
+    const handle = await client.workflow.start<typeof lifecyclePipelineWorkflow>('lifecyclePipelineWorkflow', {
+      taskQueue: taskQueues.pipeline,
+      workflowId,
+      args: [input],
+      // A running or completed run with this key is compared below; a failed one may be started again.
+      workflowIdConflictPolicy: 'FAIL',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE_FAILED_ONLY',
+    });
+    return { handle, run: 'new' };
+  } catch (error) {
+    if (!(error instanceof WorkflowExecutionAlreadyStartedError)) throw error;
+  }
+  const differences = differingLifecycleInputs(await startedInput(client, workflowId), input);
+  if (differences.length > 0) throw new DifferentRunInputsError(workflowId, differences);
+  return { handle: client.workflow.getHandle<typeof lifecyclePipelineWorkflow>(workflowId), run: 'existing' };
 }

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { smokeProgressQuery, type SmokePipelineResult } from '../../workflows/contracts/smoke';
 import { taskQueues } from '../../workflows/contracts/task-queues';
 import { formatTable, printJson, progressBar } from '../output';
+import { resultOrRunFailure } from '../run-failure';
 import { connectClient } from '../temporal-client';
 import { withStack } from './stack-commands';
 
@@ -39,7 +40,7 @@ export async function runSmoke(
               .catch(() => undefined);
           }, 500);
       try {
-        const result = (await handle.result()) as SmokePipelineResult;
+        const result = (await resultOrRunFailure(workflowId, handle.result())) as SmokePipelineResult;
         if (!options.json) process.stderr.write(`\r${progressBar(1)} done      \n`);
         const ui = stack.uiUrl ? `${stack.uiUrl}/namespaces/${stack.namespace}/workflows/${workflowId}` : undefined;
         return { workflowId, result, ui };

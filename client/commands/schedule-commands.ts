@@ -1,6 +1,9 @@
 import type { Command } from 'commander';
 import { ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { Duration } from '@temporalio/common';
+import { appNameProblems, evaluationProblems, refuseInvalidInputs } from '../../activities/validation';
+import { loadConfig } from '../../lib/config/config';
+import { openLineageStore } from '../../lib/lineage';
 import type { ReevaluateWorkflowInput } from '../../workflows/contracts/reevaluation';
 import { taskQueues } from '../../workflows/contracts/task-queues';
 import type { reevaluateWorkflow } from '../../workflows';
@@ -78,6 +81,19 @@ export function registerScheduleCommands(program: Command): void {
           metric: options.metric as ReevaluateWorkflowInput['metric'],
           regressionThreshold: threshold,
         };
+        // Every input is checked against the lineage store before the schedule exists: a bad one never fires nightly.
+        const config = loadConfig();
+        const store = await openLineageStore(config.lineageUrl, {
+          defaults: { entity: config.entity, project: config.project, org: config.org },
+        });
+        try {
+          refuseInvalidInputs([
+            ...appNameProblems(options.app),
+            ...(await evaluationProblems(store, options.evaluation)),
+          ]);
+        } finally {
+          await store.close();
+        }
         const scheduleId = options.id ?? scheduleIdFor(options.app);
         await withClient(async (client) => {
           await client.schedule.create({

@@ -30,16 +30,23 @@ export async function withStack<T>(options: StackUseOptions, body: (stack: Runni
   const stopOnce = () => (stopping ??= stack.stop());
   const onSignal = (signal: NodeJS.Signals) => {
     say(`\n${signal}: stopping what this command started…`);
-    void stopOnce().then(() => process.exit(signal === 'SIGINT' ? 130 : 143));
+    void stopOnce().then(() => process.exit(signal === 'SIGINT' ? 130 : signal === 'SIGHUP' ? 129 : 143));
   };
+  // Any other way out (an uncaught error, process.exit) still signals the children; workers also watch their
+  // IPC channel, so even a SIGKILL of this process leaves no worker behind.
+  const onExit = () => stack.signalAll();
   process.once('SIGINT', onSignal);
   process.once('SIGTERM', onSignal);
+  process.once('SIGHUP', onSignal);
+  process.once('exit', onExit);
   try {
     return await body(stack);
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
     await stopOnce();
+    process.off('exit', onExit);
   }
 }
 

@@ -4,7 +4,8 @@ import { runOnce } from './idempotency';
 import { validateName } from './refs';
 import { newId, parseJson, resolveProject, timestamp, type StoreContext } from './store-context';
 
-export type RunState = 'running' | 'finished' | 'failed' | 'crashed';
+/** W&B's run states; `killed` is a run whose workflow was cancelled or terminated. */
+export type RunState = 'running' | 'finished' | 'failed' | 'crashed' | 'killed';
 
 export interface CreateRunInput {
   /** Caller-chosen id (e.g. derived from the workflow id); generated when absent. Creating an existing id returns that run. */
@@ -139,8 +140,10 @@ export class RunStore {
   ): Promise<Run> {
     const summary = plainObject(outcome.summary, 'Run summary');
     const state = outcome.state ?? 'finished';
-    if (!['finished', 'failed', 'crashed'].includes(state)) {
-      throw new InvalidValueError(`A run finishes as "finished", "failed" or "crashed", not "${String(state)}".`);
+    if (!['finished', 'failed', 'crashed', 'killed'].includes(state)) {
+      throw new InvalidValueError(
+        `A run finishes as "finished", "failed", "crashed" or "killed", not "${String(state)}".`,
+      );
     }
     return this.context.database.transaction(async (transaction) => {
       const [row] = await transaction.query<RunRow>('SELECT * FROM runs WHERE id = ?', [id]);
@@ -161,6 +164,15 @@ export class RunStore {
     const [row] = await this.context.database.query<RunRow>('SELECT * FROM runs WHERE id = ?', [id]);
     if (!row) throw new NotFoundError(`The run ${id} does not exist.`);
     return toRun(row);
+  }
+
+  /** Runs still `running` that a workflow opened (any project), oldest first: what the run reaper checks. */
+  async listRunningOfWorkflows(limit = 500): Promise<Run[]> {
+    const rows = await this.context.database.query<RunRow>(
+      `SELECT * FROM runs WHERE state = 'running' AND workflow_id IS NOT NULL ORDER BY started_at LIMIT ?`,
+      [limit],
+    );
+    return rows.map(toRun);
   }
 
   /** Runs of a project, newest first, optionally of one job type. */

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { sha256Hex } from '../lineage';
 import { InvalidCorpusError } from './errors';
+import { readJsonObjectLines, readUtf8Text } from '../common/data-files';
 
 /** One document of a corpus, as in data/climate/corpus.jsonl. */
 export interface CorpusDocument {
@@ -91,32 +92,20 @@ export function validateDocuments(documents: readonly CorpusDocument[], source: 
 }
 
 function readJsonLines(filePath: string): CorpusDocument[] {
-  const documents: CorpusDocument[] = [];
-  fs.readFileSync(filePath, 'utf8')
-    .split('\n')
-    .forEach((line, index) => {
-      if (line.trim().length === 0) return;
-      let value: unknown;
-      try {
-        value = JSON.parse(line);
-      } catch {
-        throw new InvalidCorpusError(
-          `${filePath}:${index + 1} is not JSON; each line holds one {"id", "title", "text"}.`,
-        );
-      }
-      const record = (value ?? {}) as Partial<CorpusDocument>;
-      documents.push({
-        id: record.id as string,
-        title: typeof record.title === 'string' ? record.title : String(record.id ?? ''),
-        text: record.text as string,
-      });
-    });
-  return documents;
+  return readJsonObjectLines(filePath, '{"id", "title", "text"}').map(({ value }) => {
+    const record = value as Partial<CorpusDocument>;
+    return {
+      id: record.id as string,
+      title: typeof record.title === 'string' ? record.title : String(record.id ?? ''),
+      text: record.text as string,
+    };
+  });
 }
 
 /** A text or Markdown file as one document: its path is the id, its first heading (or file name) the title. */
 function readTextFile(filePath: string, root: string): CorpusDocument {
-  const text = fs.readFileSync(filePath, 'utf8');
+  // Strict UTF-8: random bytes in a .txt are refused, not ingested as a document of replacement characters.
+  const text = readUtf8Text(filePath, 'a corpus document');
   const heading = /^#\s+(.+)$/m.exec(text);
   return {
     id: path.relative(root, filePath).split(path.sep).join('/'),

@@ -5,6 +5,7 @@ import { formatRef, parseRefOfKind, sha256OfFile, type LogArtifactInput, type Lo
 import { scorersByName } from '../scoring/scorers';
 import { DemoModelsMissingError, InvalidCorpusError } from './errors';
 import type { RagRuntime } from './rag-runtime';
+import { readJsonObjectLines } from '../common/data-files';
 
 export interface DemoProjectOptions {
   /** Folder with corpus.jsonl, qa-train.jsonl and qa-eval.jsonl (data/climate). */
@@ -158,14 +159,12 @@ function readQaRows(filePath: string): Record<string, unknown>[] {
   if (!fs.existsSync(filePath)) {
     throw new InvalidCorpusError(`${filePath} is missing; the demo data lives in data/climate of the weft checkout.`);
   }
-  return fs
-    .readFileSync(filePath, 'utf8')
-    .split('\n')
-    .filter((line) => line.trim().length > 0)
-    .map((line) => {
-      const row = JSON.parse(line) as Record<string, unknown>;
-      return { id: row.id, question: row.question, answer: row.answer, doc_id: row.doc_id };
-    });
+  return readJsonObjectLines(filePath, '{"id", "question", "answer", "doc_id"}').map(({ value: row }) => ({
+    id: row.id,
+    question: row.question,
+    answer: row.answer,
+    doc_id: row.doc_id,
+  }));
 }
 
 /**
@@ -196,12 +195,7 @@ export async function bootstrapDemoProject(runtime: RagRuntime, options: DemoPro
   progress('publishing the QA datasets');
   // Fine-tuning trains on the RAG prompt, so each training row carries its context: the gold document's text.
   const documentText = new Map(
-    fs
-      .readFileSync(corpusPath, 'utf8')
-      .split('\n')
-      .filter((line) => line.trim().length > 0)
-      .map((line) => JSON.parse(line) as { id: string; text: string })
-      .map((document) => [document.id, document.text]),
+    readJsonObjectLines(corpusPath, '{"id", "title", "text"}').map(({ value }) => [value.id, value.text]),
   );
   const training = await runtime.store.datasets.publish({
     name: demoNames.trainingDataset,

@@ -3,6 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { temporal } from '@temporalio/proto';
+import { workerEnvironment } from '../common/child-environment';
 import { projectRoot } from '../config/config';
 import { taskQueues } from '../../workflows/contracts/task-queues';
 import { temporalTarget, unreachableMessage, type TemporalTarget } from './connection';
@@ -40,17 +41,35 @@ export interface StartWorkerOptions {
   readyTimeoutMilliseconds?: number;
 }
 
-/** Starts one worker process (workers/<kind>.ts through tsx) and waits until it polls its queue. */
+/**
+ * Starts one worker process (workers/<kind>.ts through tsx) and waits until it polls its queue.
+ * The worker's log is best effort: a full disk stops the log (said once on `onLine`), never the caller.
+ * An IPC channel ties the worker's life to its parent: when the parent dies, however, the worker shuts down.
+ */
 export function startWorkerProcess(kind: WorkerKind, options: StartWorkerOptions): Promise<WorkerProcess> {
   const logDirectory = path.join(options.home, 'logs');
   fs.mkdirSync(logDirectory, { recursive: true });
   const logFile = path.join(logDirectory, `${kind}${options.instance ? `-${options.instance}` : ''}-worker.log`);
   const log = fs.createWriteStream(logFile, { flags: 'a' });
+  let logBroken = false;
+  log.on('error', (error: NodeJS.ErrnoException) => {
+    if (logBroken) return;
+    logBroken = true;
+    options.onLine?.(
+      kind,
+      `weft: cannot write ${logFile} (${error.code ?? error.message}); this worker's log stops here`,
+    );
+  });
   const child = spawn(
     process.execPath,
     ['--require', require.resolve('tsx/cjs'), path.join(projectRoot, 'workers', `${kind}.ts`)],
-    { env: { ...process.env, ...options.environment, WEFT_HOME: options.home }, stdio: ['ignore', 'pipe', 'pipe'] },
+    {
+      env: workerEnvironment(process.env, { ...options.environment, WEFT_HOME: options.home }),
+      stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+    },
   );
+  // The channel must not keep this process alive; the worker still sees it close when this process exits.
+  child.channel?.unref();
   const recentLines: string[] = [];
   return new Promise((resolve, reject) => {
     let ready = false;
@@ -59,7 +78,7 @@ export function startWorkerProcess(kind: WorkerKind, options: StartWorkerOptions
       reject(new StackError(`The ${kind} worker did not start within the time allowed; see ${logFile}.`));
     }, options.readyTimeoutMilliseconds ?? 120_000);
     const onData = (chunk: Buffer) => {
-      log.write(chunk);
+      if (!logBroken) log.write(chunk);
       for (const line of chunk
         .toString('utf8')
         .split('\n')
@@ -74,8 +93,16 @@ export function startWorkerProcess(kind: WorkerKind, options: StartWorkerOptions
         }
       }
     };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    // Every stream of the child has a handler: an error on one is reported, never an unhandled 'error' event.
+    for (const stream of [child.stdout!, child.stderr!]) stream.on('error', () => undefined);
+    child.on('error', (error) => {
+      if (!ready) {
+        clearTimeout(timer);
+        reject(new StackError(`The ${kind} worker could not be started: ${error.message}`));
+      } else options.onLine?.(kind, `weft: ${kind} worker process error: ${error.message}`);
+    });
     child.once('exit', (code, signal) => {
       log.end();
       if (!ready) {
@@ -99,6 +126,8 @@ export interface RunningStack {
   workers: WorkerProcess[];
   /** Stops what this call started (workers first, then the server), leaving anything it found running. */
   stop(): Promise<void>;
+  /** Sends SIGTERM to everything this call started, synchronously: for `process.on('exit')`, where nothing can wait. */
+  signalAll(): void;
 }
 
 export interface EnsureStackOptions {
@@ -212,5 +241,10 @@ export async function ensureStack(options: EnsureStackOptions): Promise<RunningS
   }
   // A server found at the default address is most likely `weft up`, whose UI is on its default port.
   const uiUrl = server?.uiUrl ?? (target.explicit ? undefined : `http://127.0.0.1:${options.uiPort ?? 8233}`);
-  return { address, namespace: target.namespace, uiUrl, server, workers, stop };
+  const signalAll = () => {
+    for (const child of [...workers.map((worker) => worker.process), server?.process]) {
+      if (child && child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+    }
+  };
+  return { address, namespace: target.namespace, uiUrl, server, workers, stop, signalAll };
 }

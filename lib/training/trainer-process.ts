@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { trainerEnvironment } from '../common/child-environment';
 import readline from 'node:readline';
 import { projectRoot } from '../config/config';
 
@@ -113,7 +114,7 @@ export function runTrainer(options: TrainerRunOptions): Promise<TrainerDone> {
   return new Promise((resolve, reject) => {
     const child = spawn(options.python, args, {
       cwd: projectRoot,
-      env: { ...process.env, HF_HUB_OFFLINE: '1', PYTHONUNBUFFERED: '1' },
+      env: trainerEnvironment(process.env, { HF_HUB_OFFLINE: '1', PYTHONUNBUFFERED: '1' }),
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let done: TrainerDone | undefined;

@@ -19,6 +19,7 @@ import {
   type LifecyclePipelineActivities,
   type LifecyclePipelineInput,
   type LifecycleRegistryActivities,
+  type LifecycleValidationActivities,
 } from '../../workflows/contracts/lifecycle';
 import { taskQueues } from '../../workflows/contracts/task-queues';
 import { lifecyclePipelineWorkflow } from '../../workflows';
@@ -31,6 +32,12 @@ import {
   weftStageSearchAttribute,
 } from '../../workflows/contracts/search-attributes';
 import { temporalCliForTests } from '../support/temporal';
+import { runWeft } from '../support/cli';
+import { describeRunFailure, RunFailedError } from '../../client/run-failure';
+import { DifferentRunInputsError, startOrJoinLifecycle } from '../../client/commands/pipeline-commands';
+import { createValidationActivities } from '../../activities/validation';
+import { storeWithRunInputs } from '../support/run-inputs';
+import { closeRunsOfClosedWorkflows } from '../../lib/temporal/run-reaper';
 
 /** What the mocked activities saw, so tests can assert what the pipeline did (published? with which CAS target?). */
 interface Recorder {
@@ -45,6 +52,7 @@ interface Scenario {
   fineTune?: LifecycleGpuActivities['fineTune'];
   publishConflict?: boolean;
   rows?: number;
+  validate?: LifecycleValidationActivities['validateLifecycleInput'];
 }
 
 function gateResult(decision: 'pass' | 'fail', championMean: number | null): GateDecision {
@@ -96,49 +104,53 @@ function mockActivities(scenario: Scenario, recorder: Recorder) {
       return { registryRef: 'wandb-artifact:///weft/wandb-registry-RAG Models/RAG Model:v3', version: 'v3' };
     },
   };
-  const pipelineActivities: LifecyclePipelineActivities & EvaluationPipelineActivities = {
-    async resolveChampion({ ragModelRef }) {
-      const resolved = ragModelRef ?? scenario.production;
-      return { ragModelRef: resolved, productionRef: scenario.production };
-    },
-    async integrate() {
-      return {
-        ragModelRef: 'weave:///weft/rag-demo/object/RagModel:challenger',
-        chatModelRef: 'weave:///weft/rag-demo/object/ChatModel:new',
-      };
-    },
-    async gateStatistics({ championResultRef }) {
-      return scenario.gate(championResultRef);
-    },
-    async planEvaluation({ ragModelRefs, batchSize, evaluationRunId }): Promise<EvaluationPlan> {
-      const rowCount = scenario.rows ?? 8;
-      return {
-        evaluationRunId,
-        wandbRunId: 'run-1',
-        evaluationRef: 'weave:///weft/rag-demo/object/Evaluation:456',
-        datasetRef: 'weave:///weft/rag-demo/object/qa-eval:abc',
-        rowCount,
-        scorers: ['exact_match', 'f1'],
-        models: ragModelRefs.map((ragModelRef, index) => ({
-          ragModelRef,
-          label: index === 0 ? 'challenger' : 'champion',
-        })),
-        batchSize,
-        batchCount: Math.ceil(rowCount / batchSize),
-      };
-    },
-    async scoreBatch({ modelIndex, batchIndex }) {
-      return { modelIndex, batchIndex, scoredRows: 4 };
-    },
-    async summarizeEvaluation({ plan }) {
-      return plan.models.map((model, index) => ({
-        ragModelRef: model.ragModelRef,
-        label: model.label,
-        evaluationResultRef: `weave:///weft/rag-demo/object/EvaluationResult:${index}`,
-        summary: { f1: { mean: index === 0 ? 0.6 : 0.45, ciLow: 0.5, ciHigh: 0.7, count: plan.rowCount } },
-      }));
-    },
-  };
+  const pipelineActivities: LifecyclePipelineActivities & EvaluationPipelineActivities & LifecycleValidationActivities =
+    {
+      validateLifecycleInput: scenario.validate ?? (async () => ({ valid: true })),
+      async resolveChampion({ ragModelRef }) {
+        const resolved = ragModelRef ?? scenario.production;
+        return { ragModelRef: resolved, productionRef: scenario.production };
+      },
+      async integrate() {
+        return {
+          ragModelRef: 'weave:///weft/rag-demo/object/RagModel:challenger',
+          chatModelRef: 'weave:///weft/rag-demo/object/ChatModel:new',
+        };
+      },
+      async gateStatistics({ championResultRef }) {
+        return scenario.gate(championResultRef);
+      },
+      async planEvaluation({ ragModelRefs, batchSize, evaluationRunId }): Promise<EvaluationPlan> {
+        const rowCount = scenario.rows ?? 8;
+        if (rowCount === 0)
+          throw ApplicationFailure.nonRetryable('The evaluation dataset has no rows.', errorTypes.invalidInput);
+        return {
+          evaluationRunId,
+          wandbRunId: 'run-1',
+          evaluationRef: 'weave:///weft/rag-demo/object/Evaluation:456',
+          datasetRef: 'weave:///weft/rag-demo/object/qa-eval:abc',
+          rowCount,
+          scorers: ['exact_match', 'f1'],
+          models: ragModelRefs.map((ragModelRef, index) => ({
+            ragModelRef,
+            label: index === 0 ? 'challenger' : 'champion',
+          })),
+          batchSize,
+          batchCount: Math.ceil(rowCount / batchSize),
+        };
+      },
+      async scoreBatch({ modelIndex, batchIndex }) {
+        return { modelIndex, batchIndex, scoredRows: 4 };
+      },
+      async summarizeEvaluation({ plan }) {
+        return plan.models.map((model, index) => ({
+          ragModelRef: model.ragModelRef,
+          label: model.label,
+          evaluationResultRef: `weave:///weft/rag-demo/object/EvaluationResult:${index}`,
+          summary: { f1: { mean: index === 0 ? 0.6 : 0.45, ciLow: 0.5, ciHigh: 0.7, count: plan.rowCount } },
+        }));
+      },
+    };
   return { gpuActivities, registryActivities, pipelineActivities };
 }
 
@@ -439,5 +451,191 @@ describe('lifecyclePipelineWorkflow (mocked activities, real dev server)', () =>
         expect(recorder.published).toEqual([]);
       },
     );
+  });
+
+  describe('why a run failed (finding 2)', () => {
+    const failingScenario = (fineTune: LifecycleGpuActivities['fineTune']): Scenario => ({
+      production: null,
+      gate: () => gateResult('pass', null),
+      fineTune,
+    });
+
+    it('the root cause and its stage survive the cause chain, and `weft status --json` carries them', async () => {
+      await withWorkers(
+        failingScenario(async () => {
+          throw ApplicationFailure.nonRetryable(
+            'invalid hyper-parameter: max-steps must be >= 1',
+            errorTypes.invalidInput,
+          );
+        }),
+        async () => {
+          const handle = await start();
+          const failure = await handle.result().catch((error: unknown) => error);
+          expect(describeRunFailure(new RunFailedError(handle.workflowId, failure))).toMatchObject({
+            stage: 'fine-tune',
+            message: 'invalid hyper-parameter: max-steps must be >= 1',
+            type: errorTypes.invalidInput,
+            workflowId: handle.workflowId,
+          });
+          const status = await runWeft(['status', handle.workflowId, '--json'], {
+            TEMPORAL_ADDRESS: environment.address,
+          });
+          expect(status.code).toBe(0);
+          expect(JSON.parse(status.stdout)).toMatchObject({
+            status: 'FAILED',
+            failure: { stage: 'fine-tune', message: 'invalid hyper-parameter: max-steps must be >= 1' },
+          });
+          const human = await runWeft(['status', handle.workflowId], { TEMPORAL_ADDRESS: environment.address });
+          expect(human.stdout).toContain('fine-tune failed: invalid hyper-parameter: max-steps must be >= 1');
+        },
+      );
+    });
+
+    it('a failure inside the evaluate child workflow names the evaluate stage and the activity’s message', async () => {
+      await withWorkers({ production: null, gate: () => gateResult('pass', null), rows: 0 }, async () => {
+        const handle = await start();
+        const failure = await handle.result().catch((error: unknown) => error);
+        const described = describeRunFailure(new RunFailedError(handle.workflowId, failure));
+        expect(described?.stage).toBe('evaluate');
+        expect(described?.message).toBe('The evaluation dataset has no rows.');
+      });
+    });
+
+    it('a failed command with --json ends with one JSON object saying why', async () => {
+      const result = await runWeft(['status', 'no-such-run', '--json'], { TEMPORAL_ADDRESS: environment.address });
+      expect(result.code).toBe(1);
+      expect(JSON.parse(result.stdout)).toEqual({
+        ok: false,
+        error: { message: expect.stringContaining("No workflow with id 'no-such-run'") },
+      });
+    });
+  });
+
+  it('same business key, different inputs: refused naming each differing input; same inputs join the existing run (finding 6)', async () => {
+    await withWorkers({ production: null, gate: () => gateResult('pass', null) }, async () => {
+      const workflowId = `lifecycle-key-${randomUUID()}`;
+      const first = await startOrJoinLifecycle(environment.client, workflowId, baseInput);
+      expect(first.run).toBe('new');
+      const firstResult = await first.handle.result();
+      const firstRunId = (await first.handle.describe()).runId;
+
+      const different: LifecyclePipelineInput = {
+        ...baseInput,
+        evaluationRef: 'weave:///weft/rag-demo/object/Evaluation:other',
+        hyperParameters: { max_steps: 2 },
+      };
+      const refusal = await startOrJoinLifecycle(environment.client, workflowId, different).catch(
+        (error: unknown) => error,
+      );
+      expect(refusal).toBeInstanceOf(DifferentRunInputsError);
+      expect((refusal as DifferentRunInputsError).differences.map((entry) => entry.flag)).toEqual([
+        '--evaluation',
+        '--hp',
+      ]);
+      expect((refusal as Error).message).toMatch(/Start a new run with --id/);
+      // Nothing was started for the refused request: the key still names the first run.
+      expect((await environment.client.workflow.getHandle(workflowId).describe()).runId).toBe(firstRunId);
+
+      // Batch size does not change the result: the same request joins the completed run and gets its result.
+      const again = await startOrJoinLifecycle(environment.client, workflowId, { ...baseInput, batchSize: 2 });
+      expect(again.run).toBe('existing');
+      expect(await again.handle.result()).toEqual(firstResult);
+    });
+  });
+
+  it('bad inputs fail the run at its first step, naming each one, before anything is trained or written (finding 3)', async () => {
+    const { store, input, counts } = await storeWithRunInputs();
+    try {
+      const fineTuned: string[] = [];
+      const before = await counts();
+      await withWorkers(
+        {
+          production: null,
+          gate: () => gateResult('pass', null),
+          validate: createValidationActivities({ store }).validateLifecycleInput,
+          fineTune: async ({ runKey }) => {
+            fineTuned.push(runKey);
+            throw new Error('fine-tune must not start');
+          },
+        },
+        async (recorder) => {
+          const handle = await start({
+            ...input,
+            app: 'a b/c',
+            evaluationRef: 'weave:///weft/rag-demo/object/Evaluation:0000',
+            hyperParameters: { max_steps: 1e15 },
+          });
+          const failure = describeRunFailure(
+            new RunFailedError(handle.workflowId, await handle.result().catch((error: unknown) => error)),
+          );
+          expect(failure?.stage).toBe('validate');
+          expect(failure?.type).toBe(errorTypes.invalidInput);
+          expect(failure?.message).toMatch(/^3 invalid inputs; nothing was written:/);
+          expect(failure?.message).toMatch(/--app: /);
+          expect(failure?.message).toMatch(/--evaluation .*Evaluation:0000/);
+          expect(failure?.message).toMatch(/--hp: hyper-parameter max_steps/);
+          expect(fineTuned).toEqual([]);
+          expect(recorder.published).toEqual([]);
+          expect(await counts()).toEqual(before);
+        },
+      );
+    } finally {
+      await store.close();
+    }
+  });
+
+  it('a terminated or failed workflow’s lineage run is closed by the reaper; a running one’s is left open (finding 3)', async () => {
+    const { store } = await storeWithRunInputs();
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    try {
+      await withWorkers(
+        {
+          production: null,
+          gate: () => gateResult('pass', null),
+          // Runs whose id starts with `failing-` fail at once; the others train until the test ends.
+          fineTune: async ({ runKey }) => {
+            if (!runKey.startsWith('failing-')) await released;
+            throw ApplicationFailure.nonRetryable('the trainer ran out of memory', errorTypes.invalidInput);
+          },
+        },
+        async () => {
+          const startAs = (workflowId: string) =>
+            environment.client.workflow.start(lifecyclePipelineWorkflow, {
+              taskQueue: taskQueues.pipeline,
+              workflowId,
+              args: [baseInput],
+            });
+          const [terminated, failed, running] = await Promise.all([
+            startAs(`terminated-${randomUUID()}`),
+            startAs(`failing-${randomUUID()}`),
+            startAs(`running-${randomUUID()}`),
+          ]);
+          const runFor = (workflowId: string, jobType: string) => store.runs.create({ jobType, workflowId });
+          const runs = {
+            terminated: await runFor(terminated.workflowId, 'fine-tune'),
+            failed: await runFor(failed.workflowId, 'evaluation'),
+            running: await runFor(running.workflowId, 'fine-tune'),
+          };
+          await terminated.terminate('operator stopped it');
+          await failed.result().catch(() => undefined);
+
+          const reaped = await closeRunsOfClosedWorkflows(store, environment.client);
+          expect(reaped.map((entry) => `${entry.runId} ${entry.workflowStatus} ${entry.state}`).sort()).toEqual(
+            [`${runs.terminated.id} TERMINATED killed`, `${runs.failed.id} FAILED failed`].sort(),
+          );
+          expect((await store.runs.get(runs.terminated.id)).state).toBe('killed');
+          expect((await store.runs.get(runs.failed.id)).summary).toMatchObject({ workflow_status: 'failed' });
+          expect((await store.runs.get(runs.running.id)).state).toBe('running');
+          // A second round changes nothing.
+          expect(await closeRunsOfClosedWorkflows(store, environment.client)).toEqual([]);
+          await running.terminate('test over');
+          release();
+        },
+      );
+    } finally {
+      release();
+      await store.close();
+    }
   });
 });

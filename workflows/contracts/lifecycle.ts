@@ -53,6 +53,7 @@ export interface LifecyclePipelineInput {
 
 export type LifecycleStage =
   | 'starting'
+  | 'validate'
   | 'fine-tune'
   | 'register'
   | 'integrate'
@@ -189,6 +190,11 @@ export interface LegacyLifecycleRegistryActivities {
   publishRagModel(input: PromoteRagModelInput): Promise<{ registryRef: string; version: string }>;
 }
 
+/** `weft-pipeline`: checks a run's inputs before any side effect (reads only; names every bad input at once). */
+export interface LifecycleValidationActivities {
+  validateLifecycleInput(input: LifecyclePipelineInput): Promise<{ valid: true }>;
+}
+
 /** `weft-pipeline` activities of the pipeline. */
 export interface LifecyclePipelineActivities {
   /** The app's current RagModel (given ref, else the `production` alias of the app's collection), or null on the first run. */
@@ -212,4 +218,45 @@ export interface LifecyclePipelineActivities {
 export function lifecycleWorkflowId(app: string, baseModelRef: string, trainingDatasetDigest: string): string {
   const model = baseModelRef.replace(/^wandb-artifact:\/\/\//, '').replace(/[^A-Za-z0-9._:-]+/g, '_');
   return `lifecycle/${app}/${model}/${trainingDatasetDigest.slice(0, 16)}`;
+}
+
+/**
+ * Inputs that change a lifecycle run's result, by the CLI flag that sets them. Batch size and parallelism
+ * only change how fast it runs, so a run started with other values is still this request's run.
+ */
+const resultChangingInputs: { flag: string; value(input: LifecyclePipelineInput): unknown }[] = [
+  { flag: '--app', value: (input) => input.app },
+  { flag: '--base-model', value: (input) => input.baseModelRef },
+  { flag: '--dataset', value: (input) => input.trainingDatasetRef },
+  { flag: '--evaluation', value: (input) => input.evaluationRef },
+  { flag: '--rag', value: (input) => input.ragModelRef ?? null },
+  { flag: '--config', value: (input) => input.trainingConfig },
+  { flag: '--hp', value: (input) => sortedEntries(input.hyperParameters ?? {}) },
+  {
+    flag: '--gate-metric/--gate-margin',
+    value: (input) => {
+      const gate = { ...defaultGatePolicy, ...input.gate };
+      return [gate.metric, gate.margin, gate.confidence, gate.resamples, sortedEntries({ ...gate.thresholds })];
+    },
+  },
+  { flag: '--require-approval', value: (input) => (input.approval?.required ? input.approval : null) },
+  { flag: '--fresh', value: (input) => input.fresh ?? false },
+];
+
+function sortedEntries(record: Record<string, unknown>): [string, unknown][] {
+  return Object.entries(record).sort(([left], [right]) => (left < right ? -1 : left > right ? 1 : 0));
+}
+
+/** The result-changing inputs on which two lifecycle requests differ: flag, existing value, requested value. */
+export function differingLifecycleInputs(
+  existing: LifecyclePipelineInput,
+  requested: LifecyclePipelineInput,
+): { flag: string; existing: string; requested: string }[] {
+  return resultChangingInputs
+    .map(({ flag, value }) => ({
+      flag,
+      existing: JSON.stringify(value(existing)),
+      requested: JSON.stringify(value(requested)),
+    }))
+    .filter((entry) => entry.existing !== entry.requested);
 }
