@@ -44,4 +44,6 @@ fi
 if [ -f scripts/setup-python.sh ]; then
   bash scripts/setup-python.sh
 fi
+# The pinned W&B Python SDKs (wandb, weave) that test/wandb runs against `weft serve`, in their own venv.
+bash scripts/setup-wandb-sdks.sh
 say "done in $(( $(date +%s) - started ))s"
