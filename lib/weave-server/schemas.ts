@@ -167,8 +167,12 @@ export const feedbackQueryRequest = z.object({
 
 export const refsReadBatchRequest = z.object({ refs: z.array(z.string()).max(1000) });
 
-/** `weave.init('project')` without an entity asks W&B's GraphQL API for the default entity; weft answers that one query. */
-export const graphqlRequest = z.object({ query: z.string(), variables: jsonRecord.nullish() });
+/** A GraphQL request of the wandb and weave SDKs (executed by lib/weave-server/wandb-api over W&B's schema subset). */
+export const graphqlRequest = z.object({
+  query: z.string().min(1),
+  variables: jsonRecord.nullish(),
+  operationName: z.string().nullish(),
+});
 
 /**
  * weave (Python) 0.54's v2 write path: a call sent once, start and end together (`/v2/{entity}/{project}/calls/complete`),

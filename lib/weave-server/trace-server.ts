@@ -267,11 +267,6 @@ export class WeaveTraceServer {
     return { min_required_weave_python_version: '0.0.1' };
   }
 
-  /** The answer to the one GraphQL query the SDK sends (`viewer.defaultEntity`). */
-  viewer(): { data: { viewer: { username: string; defaultEntity: { name: string } } } } {
-    return { data: { viewer: { username: this.defaultEntity, defaultEntity: { name: this.defaultEntity } } } };
-  }
-
   /** A value small enough for a call row, or the ref of a `CallValue` object holding it (SDK refs inside are kept as written). */
   private async storableCallValue(value: unknown, scope: ProjectScope): Promise<unknown> {
     if (value === undefined || value === null) return value;

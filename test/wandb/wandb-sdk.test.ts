@@ -183,14 +183,14 @@ describe('the seed model team: a 52 MB model artifact through the registry, and 
     expect(fixture.log()).not.toMatch(/→ [45]\d\d/);
   });
 
-  it('links the model into RAG Chat Models with its aliases, seen alike by weft and wandb.Api()', async () => {
-    expect(run.result.linked_aliases).toEqual(['latest', 'staging']);
+  it('links the model into RAG Chat Models with its aliases (one added through wandb.Api()), seen alike by weft and wandb', async () => {
+    expect(run.result.linked_aliases).toEqual(['latest', 'production', 'staging']);
     expect(run.result.linked_version).toBe('v0');
     const registry = parseCliJson<{ collections: { name: string; aliases: string[] }[] }>(
       await fixture.weft(['registry', 'show', 'RAG Chat Models', '--org', 'weft', '--json']),
     );
     expect(registry.collections).toEqual([
-      expect.objectContaining({ name: 'Finetuned Llama-3.2', aliases: ['staging=v0'] }),
+      expect.objectContaining({ name: 'Finetuned Llama-3.2', aliases: ['production=v0', 'staging=v0'] }),
     ]);
     const version = await fixture.store.artifacts.get('wandb-artifact:///weft/rag-demo/finetuned-llama:candidate');
     expect(version.manifest.map((entry) => [entry.path, entry.digest])).toEqual(

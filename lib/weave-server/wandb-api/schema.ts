@@ -120,6 +120,7 @@ const SDL = /* GraphQL */ `
     internalId: ID!
     name: String!
     description: String
+    readOnly: Boolean
     entity: Entity!
     artifact(name: String!): Artifact
     artifactCollection(name: String!): ArtifactCollection

@@ -169,7 +169,8 @@ export class WandbApi {
       source: body.query,
       rootValue: this.root(context),
       variableValues: body.variables ?? undefined,
-      operationName: body.operationName ?? undefined,
+      // wandb-core sends operationName "" for unnamed documents: that means "the only operation", not one named "".
+      operationName: body.operationName || undefined,
     });
     const errors = result.errors?.map((error: GraphQLError) => ({
       message: error.message,
@@ -310,6 +311,7 @@ export class WandbApi {
       internalId: encodeId('Project', `${entity}/${name}`),
       name,
       description,
+      readOnly: false,
       entity: () => this.entity(entity),
       artifact: async (args: { name: string }) => {
         try {

@@ -50,6 +50,10 @@ with wandb.init(project=PROJECT, entity=ENTITY, job_type="model_download") as ru
 # The public API: the registry link with its aliases, and a version weft published by itself.
 api = wandb.Api()
 linked = api.artifact(f"{ORG}/wandb-registry-RAG Chat Models/{ARTIFACT_NAME}:staging")
+# Promote it the way the registry UI's "Use" code does: add an alias and save.
+linked.aliases.append("production")
+linked.save()
+promoted = api.artifact(f"{ORG}/wandb-registry-RAG Chat Models/{ARTIFACT_NAME}:production")
 published = api.artifact(f"{ORG}/wandb-registry-RAG Models/RAG Model:production")
 published_path = published.download(root=str(DOWNLOAD_ROOT / "published"))
 
@@ -60,7 +64,7 @@ print(
             "train_run_id": train_run_id,
             "download_run_id": download_run_id,
             "downloaded": sha256s(pathlib.Path(model_path)),
-            "linked_aliases": sorted(linked.aliases),
+            "linked_aliases": sorted(promoted.aliases),
             "linked_version": linked.version,
             "linked_source_name": linked.source_name,
             "published_files": sha256s(pathlib.Path(published_path)),
