@@ -9,6 +9,7 @@ import {
   rowDigest,
   validateName,
   type CallAttributeValue,
+  type CallInput,
   type CallRecord,
   type LineageStore,
   type ObjectVersion,
@@ -312,18 +313,27 @@ export class WeaveTraceServer {
    * upsert_batch, one call the store cannot take is skipped and reported; a busy store fails the batch (retried).
    */
   async completeCalls(scope: ProjectScope, batch: CompletedCall[]): Promise<Record<string, never>> {
+    const inputs: CallInput[] = [];
     for (const call of batch) {
       try {
         requireSameProject(scope, call.project_id);
-        await this.startCall(call);
-        await this.endCall({
-          project_id: call.project_id,
+        const callInputs: Record<string, unknown> = {};
+        for (const [name, value] of Object.entries(call.inputs))
+          callInputs[name] = await this.storableCallValue(value, scope);
+        inputs.push({
+          ...scope,
           id: call.id,
-          ended_at: call.ended_at,
-          exception: call.exception,
-          output: call.output,
+          opName: call.op_name,
+          displayName: call.display_name ?? undefined,
+          traceId: call.trace_id ?? crypto.randomUUID(),
+          parentId: call.parent_id ?? undefined,
+          startedAt: call.started_at,
+          endedAt: call.ended_at,
+          inputs: callInputs,
+          attributes: storableAttributes(call.attributes),
+          output: call.output === undefined ? undefined : await this.storableCallValue(call.output, scope),
           summary: call.summary,
-          display_name: call.display_name,
+          exception: call.exception ?? undefined,
         });
       } catch (error) {
         if (!(error instanceof LineageError || error instanceof UnsupportedRequestError) || error.retryable)
@@ -331,6 +341,20 @@ export class WeaveTraceServer {
         this.onRejectedCall?.(error, `complete call ${call.id}`);
       }
     }
+    // Start and end arrive together: one write per call, the whole batch in one transaction.
+    const written = await this.store.calls.upsertMany(inputs);
+    for (const { index, error } of written.rejected) this.onRejectedCall?.(error, `complete call ${inputs[index]!.id}`);
+    const stored = written.refs.map((ref) => ref.slice(ref.lastIndexOf('/') + 1));
+    // Scores sent before these calls wait in pending_feedback; feedback arriving from now on finds its call stored.
+    const waiting = new Set(
+      (
+        await this.store.database.query<{ call_id: string }>(
+          'SELECT DISTINCT call_id FROM pending_feedback WHERE project = ?',
+          [`${scope.entity}/${scope.project}`],
+        )
+      ).map((row) => row.call_id),
+    );
+    for (const id of stored) if (waiting.has(id)) await this.attachPendingFeedback(scope, id);
     return {};
   }
 

@@ -865,11 +865,14 @@ export class WandbApi {
     await fs.promises.mkdir(directory, { recursive: true });
     const temporary = path.join(directory, `.${hexMd5}.${crypto.randomUUID()}.part`);
     const hash = crypto.createHash('md5');
+    // SHA-256 too, so the commit can move the file into the blob store instead of reading it again.
+    const sha256 = crypto.createHash('sha256');
     const out = fs.createWriteStream(temporary);
     try {
       await new Promise<void>((resolve, reject) => {
         source.on('data', (chunk: Buffer) => {
           hash.update(chunk);
+          sha256.update(chunk);
           if (!out.write(chunk)) {
             source.pause();
             out.once('drain', () => source.resume());
@@ -886,6 +889,7 @@ export class WandbApi {
           400,
         );
       }
+      await fs.promises.writeFile(path.join(directory, `${hexMd5}.sha256`), sha256.digest('hex'));
       await fs.promises.rename(temporary, path.join(directory, hexMd5));
     } catch (error) {
       out.destroy();
@@ -919,6 +923,15 @@ export class WandbApi {
     }
     const manifest = JSON.parse(draft.manifest_json) as WandbManifest;
     const directory = this.stagingDirectory(key);
+    const [existing] = await this.store.database.query<{ artifact_type: string }>(
+      "SELECT artifact_type FROM collections WHERE owner = ? AND project = ? AND name = ? AND kind = 'sequence'",
+      [draft.entity, draft.project, draft.name],
+    );
+    if (existing && existing.artifact_type !== draft.artifact_type) {
+      throw new WandbApiError(
+        `commitArtifact: ${draft.entity}/${draft.project}/${draft.name} holds type "${existing.artifact_type}", not "${draft.artifact_type}"; log it with that type or another name. Nothing was committed.`,
+      );
+    }
     const files = [];
     const references = [];
     for (const [entryPath, entry] of Object.entries(manifest.contents)) {
@@ -932,8 +945,11 @@ export class WandbApi {
           `commitArtifact: the file "${entryPath}" (MD5 ${entry.digest}) was never uploaded; nothing was committed.`,
         );
       }
-      files.push({ path: entryPath, localPath: staged });
+      files.push({ path: entryPath, staged });
     }
+    // Every file is there: now (and only now) they go into the blob store.
+    const stored = [];
+    for (const file of files) stored.push({ path: file.path, blobDigest: await this.linkIntoBlobs(file.staged) });
     let runId: string | undefined;
     if (draft.run_id) {
       try {
@@ -949,7 +965,7 @@ export class WandbApi {
       type: draft.artifact_type,
       description: draft.description ?? undefined,
       metadata: JSON.parse(draft.metadata_json) as Record<string, unknown>,
-      files,
+      files: stored,
       references,
       runId,
       idempotencyKey: `wandb-commit:${key}`,
@@ -975,6 +991,24 @@ export class WandbApi {
       await this.pointAlias(collectionRef, alias, version.version, false);
     }
     await fs.promises.rm(directory, { recursive: true, force: true });
+  }
+
+  /** Links a staged upload into the content-addressed blob folder (no copy: the upload already hashed it). */
+  private async linkIntoBlobs(staged: string): Promise<string> {
+    const digest = (await fs.promises.readFile(`${staged}.sha256`, 'utf8')).trim();
+    const target = path.join(this.store.blobDirectory, 'sha256', digest.slice(0, 2), digest.slice(2, 4), digest);
+    if (!fs.existsSync(target)) {
+      await fs.promises.mkdir(path.dirname(target), { recursive: true });
+      const temporary = `${target}.${crypto.randomUUID()}.tmp`;
+      try {
+        await fs.promises.link(staged, temporary);
+      } catch {
+        // Another file system: a copy instead of a link.
+        await fs.promises.copyFile(staged, temporary);
+      }
+      await fs.promises.rename(temporary, target);
+    }
+    return digest;
   }
 
   /** Points an alias of a collection (an artifact sequence or a registry collection) at a version, wherever it was. */
