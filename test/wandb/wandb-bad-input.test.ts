@@ -1,11 +1,12 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
+import { BACKENDS } from '../lineage/support/test-backends';
 import { startFixture, TEST_TOKEN, type WeaveServerFixture } from '../weave/support/weave-server-fixture';
 import { graphqlRequest, requireSdkVenv, startWandbServe } from './support/wandb-fixture';
 
 /** W&B's API in weft serve refuses bad input in W&B's error shape (`{"errors": [{"message"}]}`) and stores nothing. */
-describe('the W&B API of weft serve on bad input', () => {
+describe.each(BACKENDS)('the W&B API of weft serve on bad input, on %s', (backend) => {
   let fixture: WeaveServerFixture;
   const gql = (query: string, variables: Record<string, unknown> = {}, token = TEST_TOKEN) =>
     graphqlRequest(fixture.server.url, query, variables, token);
@@ -19,7 +20,7 @@ describe('the W&B API of weft serve on bad input', () => {
   };
 
   beforeAll(async () => {
-    fixture = await startFixture('sqlite');
+    fixture = await startFixture(backend);
   });
 
   afterAll(async () => {

@@ -25,14 +25,20 @@ describe('the seed app team (weave + wandb Python SDKs) against weft serve', () 
   beforeAll(async () => {
     requireSdkVenv();
     fixture = await startWandbServe();
-    run = await fixture.python('seed_app_team.py', { SEED_ENTITY: 'weft', SEED_PROJECT: 'rag-demo', SEED_ORG: 'weft' });
+    // Only WANDB_BASE_URL and WANDB_API_KEY: weave finds its trace server at <WANDB_BASE_URL>/traces by itself.
+    run = await fixture.python('seed_app_team.py', {
+      SEED_ENTITY: 'weft',
+      SEED_PROJECT: 'rag-demo',
+      SEED_ORG: 'weft',
+      WF_TRACE_SERVER_URL: '',
+    });
   }, 300_000);
 
   afterAll(async () => {
     await fixture?.dispose();
   });
 
-  it('runs to the end with environment variables only, and the server rejected nothing', () => {
+  it('runs to the end with WANDB_BASE_URL and WANDB_API_KEY only, and the server rejected nothing', () => {
     expectSucceeded(run);
     expect(fixture.log()).not.toMatch(/→ [45]\d\d/);
   });

@@ -35,7 +35,7 @@ export interface WandbServeFixture {
   /** The server's stderr so far (one line per rejected request). */
   log(): string;
   weft(args: string[]): Promise<CliResult>;
-  /** Runs a Python script in .venv-sdk with only the W&B environment variables pointing at this server. */
+  /** Runs a Python script in .venv-sdk with only the W&B environment variables pointing at this server ('' unsets one). */
   python(script: string, environment?: Record<string, string>): Promise<PythonRun>;
   dispose(): Promise<void>;
 }
@@ -102,6 +102,8 @@ export async function startWandbServe(): Promise<WandbServeFixture> {
         WEAVE_SERVER_CACHE_DIR: path.join(home, 'weave-cache'),
         ...environment,
       };
+      // An empty value unsets a variable (e.g. WF_TRACE_SERVER_URL, to let weave derive it from WANDB_BASE_URL).
+      for (const [name, value] of Object.entries(env)) if (value === '') delete env[name];
       fs.mkdirSync(env.WANDB_DIR!, { recursive: true });
       return new Promise((resolve, reject) => {
         const run = spawn(SDK_PYTHON, [path.join(SCRIPTS, script)], {
