@@ -330,8 +330,8 @@ export class WandbApi {
         const [collection, alias] = splitVersionName(args.name);
         return this.membership(entity, name, collection, alias, context);
       },
-      run: async (args: { name: string }) => this.runNode(args.name, context, false),
-      bucket: async (args: { name: string }) => this.runNode(args.name, context, false),
+      run: async (args: { name: string }) => this.runNode(args.name, context),
+      bucket: async (args: { name: string }) => this.runNode(args.name, context),
     };
   }
 
@@ -607,11 +607,7 @@ export class WandbApi {
 
   // ---------------------------------------------------------------- runs
 
-  private async runNode(
-    runId: string,
-    context: WandbRequestContext,
-    inserted: boolean,
-  ): Promise<Record<string, unknown> | null> {
+  private async runNode(runId: string, context: WandbRequestContext): Promise<Record<string, unknown> | null> {
     let run;
     try {
       run = await this.store.runs.get(runId);
@@ -619,7 +615,6 @@ export class WandbApi {
       if (error instanceof NotFoundError) return null;
       throw error;
     }
-    void inserted;
     return {
       id: encodeId('Run', run.id),
       name: run.id,
@@ -670,7 +665,7 @@ export class WandbApi {
       });
       inserted = true;
     }
-    return { bucket: await this.runNode(runId, context, inserted), inserted };
+    return { bucket: await this.runNode(runId, context), inserted };
   }
 
   private createRunFiles(input: Record<string, unknown>, context: WandbRequestContext): Record<string, unknown> {
@@ -996,7 +991,7 @@ export class WandbApi {
   /** Links a staged upload into the content-addressed blob folder (no copy: the upload already hashed it). */
   private async linkIntoBlobs(staged: string): Promise<string> {
     const digest = (await fs.promises.readFile(`${staged}.sha256`, 'utf8')).trim();
-    const target = path.join(this.store.blobDirectory, 'sha256', digest.slice(0, 2), digest.slice(2, 4), digest);
+    const target = this.store.blobPathOf(digest);
     if (!fs.existsSync(target)) {
       await fs.promises.mkdir(path.dirname(target), { recursive: true });
       const temporary = `${target}.${crypto.randomUUID()}.tmp`;
@@ -1169,8 +1164,7 @@ export class WandbApi {
   }
 
   private blobPath(entry: ManifestEntry): string {
-    const digest = entry.digest!;
-    return path.join(this.store.blobDirectory, 'sha256', digest.slice(0, 2), digest.slice(2, 4), digest);
+    return this.store.blobPathOf(entry.digest!);
   }
 
   /** The stored blob of one file of a committed version, for streaming to the SDK. */
@@ -1184,16 +1178,11 @@ export class WandbApi {
   private async resolveBlobPath(entry: ManifestEntry): Promise<string> {
     const candidate = this.blobPath(entry);
     if (fs.existsSync(candidate)) return candidate;
-    throw new LineageErrorWrapper(
+    // A store inconsistency (a blob deleted by hand): a 500 that says which file.
+    throw new WandbApiError(
       `The blob of "${entry.path}" is missing from the store; the artifact cannot be downloaded.`,
+      500,
     );
-  }
-}
-
-/** A store inconsistency met while serving a download: a 500 with a clear message. */
-class LineageErrorWrapper extends WandbApiError {
-  constructor(message: string) {
-    super(message, 500);
   }
 }
 
