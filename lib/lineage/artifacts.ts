@@ -32,6 +32,8 @@ export interface ArtifactFileInput {
   localPath?: string;
   /** Or the content itself. */
   content?: string | Uint8Array;
+  /** Or a blob already in the store's blob folder (SHA-256 hex), e.g. moved there by an upload that hashed it. */
+  blobDigest?: string;
 }
 
 export interface ArtifactReferenceInput {
@@ -218,8 +220,16 @@ export class ArtifactStore {
     };
     for (const file of files) {
       checkUnique(validateArtifactPath(file.path));
-      if ((file.localPath === undefined) === (file.content === undefined)) {
-        throw new InvalidValueError(`The artifact file "${file.path}" needs exactly one of localPath or content.`);
+      const sources = [file.localPath, file.content, file.blobDigest].filter((source) => source !== undefined);
+      if (sources.length !== 1) {
+        throw new InvalidValueError(
+          `The artifact file "${file.path}" needs exactly one of localPath, content or blobDigest.`,
+        );
+      }
+      if (file.blobDigest !== undefined && !fs.existsSync(this.context.blobs.pathOf(file.blobDigest))) {
+        throw new InvalidValueError(
+          `The artifact file "${file.path}" names blob ${file.blobDigest}, which is not stored.`,
+        );
       }
       if (file.localPath !== undefined && !fs.existsSync(file.localPath)) {
         throw new InvalidValueError(
@@ -250,11 +260,13 @@ export class ArtifactStore {
     const fileEntries: ManifestEntry[] = [];
     for (const file of files) {
       const stored =
-        file.localPath !== undefined
-          ? await this.context.blobs.putFile(file.localPath)
-          : await this.context.blobs.putBytes(
-              typeof file.content === 'string' ? Buffer.from(file.content) : file.content!,
-            );
+        file.blobDigest !== undefined
+          ? { digest: file.blobDigest, size: (await fs.promises.stat(this.context.blobs.pathOf(file.blobDigest))).size }
+          : file.localPath !== undefined
+            ? await this.context.blobs.putFile(file.localPath)
+            : await this.context.blobs.putBytes(
+                typeof file.content === 'string' ? Buffer.from(file.content) : file.content!,
+              );
       fileEntries.push({ path: file.path, digest: stored.digest, size: stored.size });
     }
     const manifest = [...fileEntries, ...referenceEntries].sort((left, right) => (left.path < right.path ? -1 : 1));

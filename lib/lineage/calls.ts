@@ -1,9 +1,10 @@
 import { canonicalJson } from './digest';
-import { InvalidValueError, NotFoundError } from './errors';
+import { InvalidValueError, LineageError, NotFoundError } from './errors';
 import { runOnce } from './idempotency';
 import type { ObjectStore } from './objects';
 import { formatRef, parseRefOfKind, validateName } from './refs';
 import { newId, parseJson, resolveProject, timestamp, type StoreContext } from './store-context';
+import type { SqlExecutor } from './sql/sql-database';
 
 /** A call attribute: a scalar, or a nested record of them (the weave SDK writes `weave: { source, client_version }`). */
 export type CallAttributeValue = string | number | boolean | { [key: string]: CallAttributeValue };
@@ -154,6 +155,12 @@ function flattenAttributes(attributes: Record<string, CallAttributeValue>): [str
   return leaves;
 }
 
+interface PreparedCall {
+  row: CallRow;
+  indexedAttributes: [string, string | number | boolean][];
+  ref: string;
+}
+
 /** Weave calls (traces): one row per op execution, attributes indexed for queries, feedback attached by call ref. */
 export class CallStore {
   constructor(
@@ -171,6 +178,36 @@ export class CallStore {
 
   /** Inserts a call or merges into the one with the same id (end time, output, exception fill in); repeating it changes nothing. */
   async upsert(call: CallInput): Promise<CallRecord> {
+    const prepared = await this.prepare(call);
+    await this.context.database.transaction((transaction) => this.write(transaction, prepared));
+    return this.get(prepared.ref);
+  }
+
+  /**
+   * Upserts many calls in one transaction (as `upsert` each). A call that fails its checks is left out and reported in
+   * `rejected`, with the others written; a database failure writes none of them.
+   */
+  async upsertMany(
+    calls: CallInput[],
+  ): Promise<{ refs: string[]; rejected: { index: number; error: LineageError }[] }> {
+    const prepared: PreparedCall[] = [];
+    const rejected: { index: number; error: LineageError }[] = [];
+    for (const [index, call] of calls.entries()) {
+      try {
+        prepared.push(await this.prepare(call));
+      } catch (error) {
+        if (!(error instanceof LineageError) || error.retryable) throw error;
+        rejected.push({ index, error });
+      }
+    }
+    await this.context.database.transaction(async (transaction) => {
+      for (const item of prepared) await this.write(transaction, item);
+    });
+    return { refs: prepared.map((item) => item.ref), rejected };
+  }
+
+  /** Checks a call and shapes its row (large values become object refs); writes nothing to the calls table. */
+  private async prepare(call: CallInput): Promise<PreparedCall> {
     const { entity, project, key } = resolveProject(this.context, call.entity, call.project);
     const id = checkId(call.id, 'call id');
     const traceId = checkId(call.traceId, 'trace id');
@@ -205,43 +242,45 @@ export class CallStore {
       summary_json: canonicalJson(call.summary ?? {}),
       exception: call.exception ?? null,
     };
-    await this.context.database.transaction(async (transaction) => {
-      // The start and the end of a call may arrive separately (or again, on retry): later fields fill in, none are lost.
+    return { row, indexedAttributes, ref: formatRef({ kind: 'call', entity, project, id }) };
+  }
+
+  private async write(transaction: SqlExecutor, prepared: PreparedCall): Promise<void> {
+    const { row, indexedAttributes } = prepared;
+    // The start and the end of a call may arrive separately (or again, on retry): later fields fill in, none are lost.
+    await transaction.execute(
+      `INSERT INTO calls (project, id, op_name, display_name, trace_id, parent_id, started_at, ended_at, inputs_json, output_json,
+         attributes_json, summary_json, exception) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (project, id) DO UPDATE SET
+         ended_at = COALESCE(excluded.ended_at, calls.ended_at),
+         output_json = COALESCE(excluded.output_json, calls.output_json),
+         exception = COALESCE(excluded.exception, calls.exception),
+         summary_json = CASE WHEN excluded.summary_json = '{}' THEN calls.summary_json ELSE excluded.summary_json END,
+         attributes_json = CASE WHEN excluded.attributes_json = '{}' THEN calls.attributes_json ELSE excluded.attributes_json END,
+         display_name = COALESCE(excluded.display_name, calls.display_name)`,
+      [
+        row.project,
+        row.id,
+        row.op_name,
+        row.display_name,
+        row.trace_id,
+        row.parent_id,
+        row.started_at,
+        row.ended_at,
+        row.inputs_json,
+        row.output_json,
+        row.attributes_json,
+        row.summary_json,
+        row.exception,
+      ],
+    );
+    for (const [attributeKey, attributeValue] of indexedAttributes) {
       await transaction.execute(
-        `INSERT INTO calls (project, id, op_name, display_name, trace_id, parent_id, started_at, ended_at, inputs_json, output_json,
-           attributes_json, summary_json, exception) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (project, id) DO UPDATE SET
-           ended_at = COALESCE(excluded.ended_at, calls.ended_at),
-           output_json = COALESCE(excluded.output_json, calls.output_json),
-           exception = COALESCE(excluded.exception, calls.exception),
-           summary_json = CASE WHEN excluded.summary_json = '{}' THEN calls.summary_json ELSE excluded.summary_json END,
-           attributes_json = CASE WHEN excluded.attributes_json = '{}' THEN calls.attributes_json ELSE excluded.attributes_json END,
-           display_name = COALESCE(excluded.display_name, calls.display_name)`,
-        [
-          row.project,
-          row.id,
-          row.op_name,
-          row.display_name,
-          row.trace_id,
-          row.parent_id,
-          row.started_at,
-          row.ended_at,
-          row.inputs_json,
-          row.output_json,
-          row.attributes_json,
-          row.summary_json,
-          row.exception,
-        ],
+        `INSERT INTO call_attributes (project, call_id, attribute_key, attribute_value) VALUES (?, ?, ?, ?)
+         ON CONFLICT (project, call_id, attribute_key) DO UPDATE SET attribute_value = excluded.attribute_value`,
+        [row.project, row.id, attributeKey, String(attributeValue)],
       );
-      for (const [attributeKey, attributeValue] of indexedAttributes) {
-        await transaction.execute(
-          `INSERT INTO call_attributes (project, call_id, attribute_key, attribute_value) VALUES (?, ?, ?, ?)
-           ON CONFLICT (project, call_id, attribute_key) DO UPDATE SET attribute_value = excluded.attribute_value`,
-          [key, id, attributeKey, String(attributeValue)],
-        );
-      }
-    });
-    return this.get(formatRef({ kind: 'call', entity, project, id }));
+    }
   }
 
   /** Reads a call by its ref. */

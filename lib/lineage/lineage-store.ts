@@ -91,6 +91,11 @@ export class LineageStore {
     return this.context.blobs.root;
   }
 
+  /** Where the blob of a SHA-256 digest lives (it may not exist), for servers that stream or place blobs themselves. */
+  blobPathOf(digest: string): string {
+    return this.context.blobs.pathOf(digest);
+  }
+
   /** Row counts per table: what `weft` status shows, and what tests compare before and after a rejected operation. */
   async counts(): Promise<Record<string, number>> {
     const tables = [

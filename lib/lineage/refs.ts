@@ -74,6 +74,9 @@ type NameKind =
 const SIMPLE_NAME_RULE = 'letters, digits, "-", "_" and "." (at most 128 characters, not starting with "." or "-")';
 const REGISTRY_NAME_RULE =
   'letters, digits, spaces, "-" and "_" (at most 64 characters, starting and ending with a letter or digit)';
+// W&B collection names carry model versions ("Finetuned Llama-3.2"): a "." is allowed inside, never "..".
+const COLLECTION_NAME_RULE =
+  'letters, digits, spaces, "-", "_" and "." (at most 64 characters, starting and ending with a letter or digit)';
 
 function describeCharacter(character: string): string {
   return `U+${character.codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0')}`;
@@ -83,7 +86,8 @@ function describeCharacter(character: string): string {
 export function validateName(kind: NameKind, value: unknown): string {
   // Registry and registry-collection names are display names in W&B ("RAG Models" / "RAG Model"): spaces allowed.
   const isRegistry = kind === 'registry name' || kind === 'collection name';
-  const rule = isRegistry ? REGISTRY_NAME_RULE : SIMPLE_NAME_RULE;
+  const isCollection = kind === 'collection name';
+  const rule = isCollection ? COLLECTION_NAME_RULE : isRegistry ? REGISTRY_NAME_RULE : SIMPLE_NAME_RULE;
   const limit = isRegistry ? MAX_REGISTRY_NAME_LENGTH : MAX_NAME_LENGTH;
   if (typeof value !== 'string') {
     throw new InvalidNameError(`The ${kind} must be a string, got ${typeof value}. Allowed: ${rule}.`);
@@ -108,11 +112,17 @@ export function validateName(kind: NameKind, value: unknown): string {
   if (value.includes('/') || value.includes('\\')) {
     throw new InvalidNameError(`The ${kind} "${value}" contains a path separator. Allowed: ${rule}.`);
   }
-  const pattern = isRegistry ? /^[A-Za-z0-9](?:[A-Za-z0-9 _-]*[A-Za-z0-9])?$/ : /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
+  const pattern = isCollection
+    ? /^[A-Za-z0-9](?:[A-Za-z0-9 _.-]*[A-Za-z0-9])?$/
+    : isRegistry
+      ? /^[A-Za-z0-9](?:[A-Za-z0-9 _-]*[A-Za-z0-9])?$/
+      : /^[A-Za-z0-9_][A-Za-z0-9_.-]*$/;
   if (!pattern.test(value)) {
-    const bad = isRegistry
-      ? /[^A-Za-z0-9 _-]/.exec(value)
-      : (/[^A-Za-z0-9_.-]/.exec(value) ?? (/^[.-]/.test(value) ? [value[0]] : null));
+    const bad = isCollection
+      ? /[^A-Za-z0-9 _.-]/.exec(value)
+      : isRegistry
+        ? /[^A-Za-z0-9 _-]/.exec(value)
+        : (/[^A-Za-z0-9_.-]/.exec(value) ?? (/^[.-]/.test(value) ? [value[0]] : null));
     const detail = bad ? `the character "${bad[0]}"` : 'a leading or trailing space';
     throw new InvalidNameError(`The ${kind} "${value}" contains ${detail}. Allowed: ${rule}.`);
   }

@@ -1,4 +1,6 @@
 import crypto from 'node:crypto';
+import fs from 'node:fs';
+import { pipeline } from 'node:stream/promises';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { type z, type ZodType } from 'zod';
@@ -12,7 +14,10 @@ import {
   UnauthorizedError,
   WeaveServerError,
 } from './errors';
+import { parseProjectId } from './trace-server';
 import {
+  callsCompleteRequest,
+  feedbackBatchCreateRequest,
   callEndRequest,
   callReadRequest,
   callsQueryRequest,
@@ -33,7 +38,8 @@ import {
   tableQueryStatsRequest,
   tableUpdateRequest,
 } from './schemas';
-import { WeaveTraceServer } from './trace-server';
+import { requireSameProject, WeaveTraceServer } from './trace-server';
+import { WandbApi, WandbApiError } from './wandb-api/wandb-api';
 
 export interface WeaveServerOptions {
   store: LineageStore;
@@ -45,6 +51,8 @@ export interface WeaveServerOptions {
   port?: number;
   /** Entity answered to `weave.init('<project>')` without an entity. Default: the store's default entity (weft). */
   defaultEntity?: string;
+  /** The organisation W&B registry paths (`<org>/wandb-registry-<R>/<C>`) name. Default: the store's default org. */
+  org?: string;
   /** Largest request body in bytes. Default 64 MiB (the SDK batches up to about 10 MiB of calls). */
   maxBodyBytes?: number;
   /** Called once per failed request with the error the client was sent, and once per call skipped from a batch (for logs). */
@@ -59,12 +67,28 @@ export interface RunningWeaveServer {
   close(): Promise<void>;
 }
 
-type Reply = { kind: 'json'; body: unknown } | { kind: 'jsonl'; lines: unknown[] } | { kind: 'bytes'; body: Buffer };
+type Reply =
+  | { kind: 'json'; body: unknown; status?: number }
+  | { kind: 'jsonl'; lines: unknown[] }
+  | { kind: 'bytes'; body: Buffer }
+  | { kind: 'file'; path: string; size: number };
 type Handler = (request: IncomingBody) => Promise<Reply>;
 
 interface IncomingBody {
   bytes: Buffer;
   contentType: string;
+  /** Path parameters of a pattern route, URI-decoded. */
+  params: string[];
+  /** `http://host:port` as the client reached this server (file URLs handed out point there). */
+  baseUrl: string;
+}
+
+/** A route whose path has parameters (`/v2/{entity}/{project}/…`, W&B's file URLs); `stream` routes read the body themselves. */
+interface PatternRoute {
+  method: string;
+  pattern: RegExp;
+  handler: Handler;
+  stream?: (request: http.IncomingMessage, params: string[]) => Promise<Reply>;
 }
 
 const DEFAULT_MAX_BODY_BYTES = 64 * 1024 * 1024;
@@ -126,7 +150,7 @@ async function parseFileUpload(request: IncomingBody): Promise<{ projectId: stri
   return { projectId, bytes: new Uint8Array(await file.arrayBuffer()) };
 }
 
-function buildRoutes(traceServer: WeaveTraceServer): Map<string, Handler> {
+function buildRoutes(traceServer: WeaveTraceServer, wandb: WandbApi): Map<string, Handler> {
   const routes = new Map<string, Handler>();
   const post = (path: string, handler: Handler): void => void routes.set(`POST ${path}`, handler);
   routes.set('GET /health', async () => json({ status: 'ok' }));
@@ -186,14 +210,126 @@ function buildRoutes(traceServer: WeaveTraceServer): Map<string, Handler> {
   post('/refs/read_batch', async (request) =>
     json(await traceServer.readRefs(validated(refsReadBatchRequest, request).refs)),
   );
+  post('/feedback/batch/create', async (request) =>
+    json(await traceServer.createFeedbackBatch(validated(feedbackBatchCreateRequest, request).batch)),
+  );
   post('/graphql', async (request) => {
-    const body = validated(graphqlRequest, request);
-    if (!/\bviewer\b/.test(body.query)) {
-      return json({ errors: [{ message: 'weft answers only the viewer { defaultEntity } query of weave.init.' }] });
+    let body;
+    try {
+      body = validated(graphqlRequest, request);
+    } catch (error) {
+      throw new WandbApiError(`Malformed GraphQL request: ${(error as Error).message}`, 400);
     }
-    return json(traceServer.viewer());
+    const result = await wandb.execute(body, { baseUrl: request.baseUrl });
+    return { kind: 'json', body: result.body, status: result.status };
   });
   return routes;
+}
+
+const segment = '([^/]+)';
+
+function buildPatternRoutes(traceServer: WeaveTraceServer, wandb: WandbApi): PatternRoute[] {
+  const scopeOf = (params: string[]): { entity: string; project: string } => {
+    const scope = parseProjectId(`${params[0]}/${params[1]}`);
+    return scope;
+  };
+  return [
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/v2/${segment}/${segment}/calls/complete$`),
+      handler: async (request) =>
+        json(await traceServer.completeCalls(scopeOf(request.params), validated(callsCompleteRequest, request).batch)),
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/v2/${segment}/${segment}/call/start$`),
+      handler: async (request) => {
+        const start = validated(callStartRequest, request).start;
+        requireSameProject(scopeOf(request.params), start.project_id);
+        return json(await traceServer.startCall(start));
+      },
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/v2/${segment}/${segment}/call/end$`),
+      handler: async (request) => {
+        const end = validated(callEndRequest, request).end;
+        requireSameProject(scopeOf(request.params), end.project_id);
+        return json(await traceServer.endCall(end));
+      },
+    },
+    {
+      method: 'POST',
+      pattern: new RegExp(`^/files/${segment}/${segment}/${segment}/file_stream$`),
+      handler: async (request) => {
+        const body = parseJsonBody(request);
+        if (body === null || typeof body !== 'object') throw new WandbApiError('file_stream takes a JSON object.', 400);
+        return json(await wandb.fileStream(request.params[2]!, body as Record<string, unknown>));
+      },
+    },
+    {
+      method: 'PUT',
+      pattern: new RegExp(`^/wandb-files/run/${segment}/${segment}/${segment}/${segment}$`),
+      handler: async (request) => {
+        await wandb.storeRunFile(request.params[0]!, request.params[1]!, request.bytes);
+        return json({});
+      },
+    },
+    {
+      method: 'PUT',
+      pattern: new RegExp(`^/wandb-files/manifest/${segment}$`),
+      handler: async (request) => {
+        await wandb.stageManifest(request.params[0]!, request.bytes);
+        return json({});
+      },
+    },
+    {
+      method: 'PUT',
+      pattern: new RegExp(`^/wandb-files/upload/${segment}/${segment}$`),
+      handler: () => Promise.reject(new Error('streamed')),
+      stream: async (request, params) => {
+        await wandb.stageUpload(params[0]!, params[1]!, request);
+        return json({});
+      },
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/wandb-files/manifest/${segment}$`),
+      handler: async (request) => json(await wandb.manifestOf(request.params[0]!)),
+    },
+    {
+      method: 'GET',
+      pattern: new RegExp(`^/wandb-files/artifact/${segment}/${segment}$`),
+      handler: async (request) => {
+        const file = await wandb.fileOf(request.params[0]!, request.params[1]!);
+        return { kind: 'file', path: file.path, size: file.size };
+      },
+    },
+  ];
+}
+
+function matchPattern(
+  routes: PatternRoute[],
+  method: string,
+  routePath: string,
+): { route: PatternRoute; params: string[] } | undefined {
+  for (const route of routes) {
+    if (route.method !== method) continue;
+    const match = route.pattern.exec(routePath);
+    if (match) {
+      try {
+        return { route, params: match.slice(1).map((part) => decodeURIComponent(part)) };
+      } catch {
+        throw new MalformedBodyError(`The path ${routePath} has a malformed %-escape.`);
+      }
+    }
+  }
+  return undefined;
+}
+
+/** The W&B side (GraphQL, file_stream, file URLs) answers errors in W&B's shape; the trace server in FastAPI's. */
+function isWandbPath(routePath: string): boolean {
+  return routePath === '/graphql' || routePath.startsWith('/wandb-files/') || routePath.startsWith('/files/');
 }
 
 /** True when the Authorization header carries the token (basic-auth password, any user name; or a bearer token). */
@@ -214,7 +350,7 @@ function isAuthorized(header: string | undefined, token: Buffer): boolean {
 }
 
 function statusOf(error: unknown): number {
-  if (error instanceof WeaveServerError) return error.status;
+  if (error instanceof WeaveServerError || error instanceof WandbApiError) return error.status;
   if (error instanceof LineageError) {
     switch (error.name) {
       case 'NotFoundError':
@@ -261,6 +397,20 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer>
   });
 }
 
+async function send(response: http.ServerResponse, reply: Reply): Promise<void> {
+  if (reply.kind === 'json') {
+    response.writeHead(reply.status ?? 200, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body));
+  } else if (reply.kind === 'jsonl') {
+    response.writeHead(200, { 'content-type': 'application/jsonl' });
+    response.end(reply.lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
+  } else if (reply.kind === 'bytes') {
+    response.writeHead(200, { 'content-type': 'application/octet-stream' }).end(reply.body);
+  } else {
+    response.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': reply.size });
+    await pipeline(fs.createReadStream(reply.path), response);
+  }
+}
+
 /**
  * Starts the Weave trace-server HTTP API over a lineage store. Every failure becomes a JSON answer
  * (`{"detail": …}`, FastAPI's shape, which the weave SDK reads); no request can stop the server.
@@ -280,22 +430,53 @@ export async function startWeaveServer(options: WeaveServerOptions): Promise<Run
       // A logging hook must not fail the rest of the batch.
     }
   });
-  const routes = buildRoutes(traceServer);
+  const signingKey = crypto.createHash('sha256').update('weft-file-urls:').update(token).digest();
+  const sign = (urlPath: string): string => crypto.createHmac('sha256', signingKey).update(urlPath).digest('hex');
+  const wandb = new WandbApi(options.store, {
+    defaultEntity: options.defaultEntity ?? 'weft',
+    org: options.org ?? options.store.defaults.org,
+    sign,
+  });
+  const routes = buildRoutes(traceServer, wandb);
+  const patternRoutes = buildPatternRoutes(traceServer, wandb);
+  /** File URLs this server handed out carry a signature of their path, so the SDK's plain PUT/GET needs no header. */
+  const signed = (rawPath: string, query: string): boolean => {
+    const sig = new URLSearchParams(query).get('sig');
+    if (!sig || !rawPath.startsWith('/wandb-files/')) return false;
+    const expected = Buffer.from(sign(rawPath), 'utf8');
+    const presented = Buffer.from(sig, 'utf8');
+    return presented.length === expected.length && crypto.timingSafeEqual(presented, expected);
+  };
 
   const handle = async (request: http.IncomingMessage, response: http.ServerResponse): Promise<void> => {
     const method = request.method ?? 'GET';
-    const path = (request.url ?? '/').split('?')[0]!.replace(/\/+$/, '') || '/';
+    const [rawPath, query = ''] = (request.url ?? '/').split('?', 2) as [string, string?];
+    const path = rawPath.replace(/\/+$/, '') || '/';
     // FastAPI's trace server answers both with and without the /traces prefix a W&B host puts in front.
     const routePath = path.startsWith('/traces/') ? path.slice('/traces'.length) : path;
+    const baseUrl = `http://${request.headers.host ?? 'localhost'}`;
     let status = 200;
     try {
-      if (!isAuthorized(request.headers.authorization, token)) {
+      if (!isAuthorized(request.headers.authorization, token) && !signed(path, query)) {
         request.resume();
         throw new UnauthorizedError(
           'Missing or wrong token: send WEFT_SERVE_TOKEN as the W&B API key (WANDB_API_KEY) or as "Authorization: Bearer <token>".',
         );
       }
-      const handler = routes.get(`${method} ${routePath}`);
+      let handler = routes.get(`${method} ${routePath}`);
+      let params: string[] = [];
+      if (!handler) {
+        const matched = matchPattern(patternRoutes, method, routePath);
+        if (matched?.route.stream) {
+          const reply = await matched.route.stream(request, matched.params);
+          await send(response, reply);
+          return;
+        }
+        if (matched) {
+          handler = matched.route.handler;
+          params = matched.params;
+        }
+      }
       if (!handler) {
         request.resume();
         const known = [...routes.keys()].filter((key) => key.endsWith(` ${routePath}`));
@@ -306,22 +487,23 @@ export async function startWeaveServer(options: WeaveServerOptions): Promise<Run
         );
       }
       const bytes = await readBody(request, maxBodyBytes);
-      const reply = await handler({ bytes, contentType: String(request.headers['content-type'] ?? '') });
-      if (reply.kind === 'json') {
-        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body));
-      } else if (reply.kind === 'jsonl') {
-        response.writeHead(200, { 'content-type': 'application/jsonl' });
-        response.end(reply.lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
-      } else {
-        response.writeHead(200, { 'content-type': 'application/octet-stream' }).end(reply.body);
-      }
+      const reply = await handler({
+        bytes,
+        contentType: String(request.headers['content-type'] ?? ''),
+        params,
+        baseUrl,
+      });
+      if (reply.kind === 'json' && reply.status !== undefined) status = reply.status;
+      await send(response, reply);
     } catch (error) {
       status = statusOf(error);
       const failure = error instanceof Error ? error : new Error(String(error));
-      const detail =
-        error instanceof RequestValidationError
+      const message = status === 500 ? `weft serve failed on this request: ${failure.message}` : failure.message;
+      const detail = isWandbPath(routePath)
+        ? { errors: [{ message }], error: message }
+        : error instanceof RequestValidationError
           ? { detail: error.issues, message: error.message }
-          : { detail: status === 500 ? `weft serve failed on this request: ${failure.message}` : failure.message };
+          : { detail: message };
       try {
         options.onError?.(failure, { method, path, status });
       } catch {

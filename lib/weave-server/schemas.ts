@@ -147,6 +147,8 @@ export const fileContentRequest = z.object({ project_id: projectId, digest: z.st
 
 export const feedbackCreateRequest = z.object({
   project_id: projectId,
+  /** weave 0.54 picks the id client-side (a retried item keeps it). */
+  id: optionalString,
   weave_ref: z.string().min(1),
   creator: optionalString,
   feedback_type: z.string().min(1),
@@ -165,5 +167,28 @@ export const feedbackQueryRequest = z.object({
 
 export const refsReadBatchRequest = z.object({ refs: z.array(z.string()).max(1000) });
 
-/** `weave.init('project')` without an entity asks W&B's GraphQL API for the default entity; weft answers that one query. */
-export const graphqlRequest = z.object({ query: z.string(), variables: jsonRecord.nullish() });
+/** A GraphQL request of the wandb and weave SDKs (executed by lib/weave-server/wandb-api over W&B's schema subset). */
+export const graphqlRequest = z.object({
+  query: z.string().min(1),
+  variables: jsonRecord.nullish(),
+  operationName: z.string().nullish(),
+});
+
+/**
+ * weave (Python) 0.54's v2 write path: a call sent once, start and end together (`/v2/{entity}/{project}/calls/complete`),
+ * and the eager start/end of `Evaluation.evaluate` (`/v2/{entity}/{project}/call/start` and `/call/end`).
+ */
+export const completedCallSchema = startedCallSchema.extend({
+  id: z.string().min(1),
+  ended_at: z.string().min(1),
+  exception: optionalString,
+  output: z.unknown().optional(),
+  summary: jsonRecord.default({}),
+});
+export type CompletedCall = z.infer<typeof completedCallSchema>;
+export const callsCompleteRequest = z.object({ batch: z.array(completedCallSchema) });
+
+/** weave 0.54 sends scorer results in batches, each item with the id the client already handed out. */
+export const feedbackBatchCreateRequest = z.object({
+  batch: z.array(feedbackCreateRequest).max(10_000),
+});

@@ -9,6 +9,7 @@ import {
   rowDigest,
   validateName,
   type CallAttributeValue,
+  type CallInput,
   type CallRecord,
   type LineageStore,
   type ObjectVersion,
@@ -17,6 +18,7 @@ import { UnsupportedRequestError } from './errors';
 import { matchesQuery, readField } from './query-expression';
 import type { z } from 'zod';
 import type {
+  CompletedCall,
   callsQueryRequest,
   callUpdateRequest,
   EndedCall,
@@ -86,6 +88,15 @@ export function parseProjectId(projectId: string): ProjectScope {
     );
   }
   return { entity: validateName('entity', parts[0]), project: validateName('project', parts[1]) };
+}
+
+/** A v2 route names its project in the path; every record it carries must belong to that project. */
+export function requireSameProject(scope: ProjectScope, projectId: string): void {
+  if (projectId !== `${scope.entity}/${scope.project}`) {
+    throw new UnsupportedRequestError(
+      `The record's project_id "${projectId}" differs from the project in the path (${scope.entity}/${scope.project}).`,
+    );
+  }
 }
 
 /**
@@ -257,11 +268,6 @@ export class WeaveTraceServer {
     return { min_required_weave_python_version: '0.0.1' };
   }
 
-  /** The answer to the one GraphQL query the SDK sends (`viewer.defaultEntity`). */
-  viewer(): { data: { viewer: { username: string; defaultEntity: { name: string } } } } {
-    return { data: { viewer: { username: this.defaultEntity, defaultEntity: { name: this.defaultEntity } } } };
-  }
-
   /** A value small enough for a call row, or the ref of a `CallValue` object holding it (SDK refs inside are kept as written). */
   private async storableCallValue(value: unknown, scope: ProjectScope): Promise<unknown> {
     if (value === undefined || value === null) return value;
@@ -298,7 +304,82 @@ export class WeaveTraceServer {
       this.pendingEnds.delete(pendingKey);
       await this.endCall(pending);
     }
+    await this.attachPendingFeedback(scope, id);
     return { id, trace_id: traceId };
+  }
+
+  /**
+   * Calls sent whole (weave 0.54's `/v2/{entity}/{project}/calls/complete`): each is a start and an end. As in
+   * upsert_batch, one call the store cannot take is skipped and reported; a busy store fails the batch (retried).
+   */
+  async completeCalls(scope: ProjectScope, batch: CompletedCall[]): Promise<Record<string, never>> {
+    const inputs: CallInput[] = [];
+    for (const call of batch) {
+      try {
+        requireSameProject(scope, call.project_id);
+        const callInputs: Record<string, unknown> = {};
+        for (const [name, value] of Object.entries(call.inputs))
+          callInputs[name] = await this.storableCallValue(value, scope);
+        inputs.push({
+          ...scope,
+          id: call.id,
+          opName: call.op_name,
+          displayName: call.display_name ?? undefined,
+          traceId: call.trace_id ?? crypto.randomUUID(),
+          parentId: call.parent_id ?? undefined,
+          startedAt: call.started_at,
+          endedAt: call.ended_at,
+          inputs: callInputs,
+          attributes: storableAttributes(call.attributes),
+          output: call.output === undefined ? undefined : await this.storableCallValue(call.output, scope),
+          summary: call.summary,
+          exception: call.exception ?? undefined,
+        });
+      } catch (error) {
+        if (!(error instanceof LineageError || error instanceof UnsupportedRequestError) || error.retryable)
+          throw error;
+        this.onRejectedCall?.(error, `complete call ${call.id}`);
+      }
+    }
+    // Start and end arrive together: one write per call, the whole batch in one transaction.
+    const written = await this.store.calls.upsertMany(inputs);
+    for (const { index, error } of written.rejected) this.onRejectedCall?.(error, `complete call ${inputs[index]!.id}`);
+    const stored = written.refs.map((ref) => ref.slice(ref.lastIndexOf('/') + 1));
+    // Scores sent before these calls wait in pending_feedback; feedback arriving from now on finds its call stored.
+    const waiting = new Set(
+      (
+        await this.store.database.query<{ call_id: string }>(
+          'SELECT DISTINCT call_id FROM pending_feedback WHERE project = ?',
+          [`${scope.entity}/${scope.project}`],
+        )
+      ).map((row) => row.call_id),
+    );
+    for (const id of stored) if (waiting.has(id)) await this.attachPendingFeedback(scope, id);
+    return {};
+  }
+
+  /** Feedback kept for a call that had not arrived yet moves onto the call (idempotently: a crash mid-way repeats safely). */
+  private async attachPendingFeedback(scope: ProjectScope, callId: string): Promise<void> {
+    const project = `${scope.entity}/${scope.project}`;
+    const rows = await this.store.database.query<{
+      id: string;
+      feedback_type: string;
+      payload_json: string;
+      creator: string | null;
+    }>(
+      'SELECT id, feedback_type, payload_json, creator FROM pending_feedback WHERE project = ? AND call_id = ? ORDER BY created_at, id',
+      [project, callId],
+    );
+    for (const row of rows) {
+      await this.store.calls.addFeedback({
+        call: formatRef({ kind: 'call', ...scope, id: callId }),
+        type: row.feedback_type,
+        payload: JSON.parse(row.payload_json) as Record<string, unknown>,
+        creator: row.creator ?? undefined,
+        idempotencyKey: `pending-feedback:${row.id}`,
+      });
+      await this.store.database.execute('DELETE FROM pending_feedback WHERE id = ?', [row.id]);
+    }
   }
 
   async endCall(end: EndedCall): Promise<Record<string, never>> {
@@ -563,18 +644,63 @@ export class WeaveTraceServer {
         `weft stores feedback on calls only; ${request.weave_ref} is not a call ref (weave:///<entity>/<project>/call/<id>).`,
       );
     }
-    const feedback = await this.store.calls.addFeedback({
-      call: request.weave_ref,
-      type: request.feedback_type,
-      payload: request.payload,
-      creator: request.creator ?? undefined,
-    });
-    return {
-      id: feedback.id,
-      created_at: feedback.createdAt,
-      wb_user_id: feedback.creator ?? 'weft',
-      payload: feedback.payload,
-    };
+    const scope = target.scope;
+    const callId = target.digest;
+    try {
+      const feedback = await this.store.calls.addFeedback({
+        call: request.weave_ref,
+        type: request.feedback_type,
+        payload: request.payload,
+        creator: request.creator ?? undefined,
+        idempotencyKey: request.id ? `feedback:${request.weave_ref}:${request.id}` : undefined,
+      });
+      return {
+        id: feedback.id,
+        created_at: feedback.createdAt,
+        wb_user_id: feedback.creator ?? 'weft',
+        payload: feedback.payload,
+      };
+    } catch (error) {
+      if (!(error instanceof NotFoundError)) throw error;
+    }
+    // The SDK flushes scores before the call batch they score: keep the feedback until its call arrives.
+    validateName('feedback type', request.feedback_type);
+    const id = request.id ?? crypto.randomUUID();
+    const createdAt = new Date().toISOString();
+    await this.store.database.execute(
+      'INSERT INTO pending_feedback (id, project, call_id, feedback_type, payload_json, creator, created_at) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING',
+      [
+        id,
+        `${scope.entity}/${scope.project}`,
+        callId,
+        request.feedback_type,
+        canonicalJson(request.payload),
+        request.creator ?? null,
+        createdAt,
+      ],
+    );
+    // The call may have landed while we looked: then nobody else attaches this feedback, so do it now.
+    if (await this.callExists(scope, callId)) await this.attachPendingFeedback(scope, callId);
+    return { id, created_at: createdAt, wb_user_id: request.creator ?? 'weft', payload: request.payload };
+  }
+
+  /** `/feedback/batch/create`: each item as `/feedback/create`, answered in order. */
+  async createFeedbackBatch(
+    batch: z.infer<typeof feedbackCreateRequest>[],
+  ): Promise<{ res: Awaited<ReturnType<WeaveTraceServer['createFeedback']>>[] }> {
+    const res = [];
+    for (const item of batch) res.push(await this.createFeedback(item));
+    return { res };
+  }
+
+  /** Feedback received for calls that have not arrived (yet), per project: what a lost call would leave behind. */
+  async pendingFeedbackCount(projectId: string): Promise<number> {
+    const scope = parseProjectId(projectId);
+    const [row] = await this.store.database.query<{ count: number }>(
+      'SELECT COUNT(*) AS count FROM pending_feedback WHERE project = ?',
+      [`${scope.entity}/${scope.project}`],
+    );
+    return Number(row!.count);
   }
 
   /** Feedback of one call: the query must hold `{"$eq": [{"$getField": "weave_ref"}, {"$literal": "<call ref>"}]}`. */

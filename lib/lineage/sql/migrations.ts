@@ -71,6 +71,24 @@ export const MIGRATIONS: Migration[] = [
         request_digest TEXT NOT NULL, result_json TEXT NOT NULL, created_at TEXT NOT NULL)`,
     ],
   },
+  {
+    version: 2,
+    name: 'wandb-api',
+    statements: [
+      // Feedback the SDK sent before its call landed; attached (moved into feedback) when the call arrives.
+      `CREATE TABLE pending_feedback (id TEXT PRIMARY KEY, project TEXT NOT NULL, call_id TEXT NOT NULL,
+        feedback_type TEXT NOT NULL, payload_json TEXT NOT NULL, creator TEXT, created_at TEXT NOT NULL)`,
+      `CREATE INDEX pending_feedback_by_call ON pending_feedback (project, call_id)`,
+      // Artifact versions the wandb SDK is writing (CreateArtifact … CommitArtifact); artifact_version_id once committed.
+      `CREATE TABLE wandb_artifacts (id TEXT PRIMARY KEY, entity TEXT NOT NULL, project TEXT NOT NULL, name TEXT NOT NULL,
+        artifact_type TEXT NOT NULL, description TEXT, metadata_json TEXT NOT NULL, aliases_json TEXT NOT NULL,
+        run_id TEXT, digest TEXT NOT NULL, manifest_json TEXT, state TEXT NOT NULL, artifact_version_id TEXT,
+        created_at TEXT NOT NULL)`,
+      `CREATE INDEX wandb_artifacts_by_version ON wandb_artifacts (artifact_version_id)`,
+      // W&B's manifest (base64 MD5 digests) of an artifact version, as the SDK wrote it or as computed for a weft version.
+      `CREATE TABLE wandb_manifests (artifact_version_id TEXT PRIMARY KEY, manifest_json TEXT NOT NULL)`,
+    ],
+  },
 ];
 
 /** Applies the migrations this database lacks; concurrent openers serialise on one lock and the later ones find nothing to do. */
