@@ -70,6 +70,7 @@ describe('the demo RAG app', () => {
     (bootstrapped ??= bootstrapDemoProject(testHome.runtime, {
       dataDirectory: demoDataDirectory,
       modelsDirectory: builtModelsDirectory,
+      baseModel: 'base-chat',
     }));
 
   beforeAll(async () => {
@@ -101,7 +102,11 @@ describe('the demo RAG app', () => {
   });
 
   it('bootstraps idempotently: a second call returns the same refs and stores nothing new', async () => {
-    const options = { dataDirectory: demoDataDirectory, modelsDirectory: builtModelsDirectory };
+    const options = {
+      dataDirectory: demoDataDirectory,
+      modelsDirectory: builtModelsDirectory,
+      baseModel: 'base-chat' as const,
+    };
     const first = await bootstrapDemoProject(testHome.runtime, options);
     const counts = await testHome.store.counts();
     const second = await bootstrapDemoProject(testHome.runtime, options);
@@ -245,6 +250,7 @@ describe('the demo RAG app', () => {
       const attempt = bootstrapDemoProject(testHome.runtime, {
         dataDirectory: demoDataDirectory,
         modelsDirectory: emptyModels,
+        baseModel: 'base-chat',
       });
       await expect(attempt).rejects.toThrow(DemoModelsMissingError);
       await expect(attempt).rejects.toThrow(/base-chat\/onnx\/model.onnx is missing\. Run `bash scripts\/setup.sh`/);
