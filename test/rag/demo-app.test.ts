@@ -29,6 +29,8 @@ const home = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-rag-demo-'));
 process.env.WEFT_HOME = home;
 process.env.WEFT_LINEAGE_URL = `sqlite://${path.join(home, 'lineage.db')}`;
 process.env.WEFT_MODELS_DIR = builtModelsDirectory;
+// `weft ask` on an empty home sets the demo up with the tiny model (SmolLM2 has its own tests).
+process.env.WEFT_DEMO_BASE_MODEL = 'base-chat';
 delete process.env.WEFT_VECTOR_URL;
 
 async function runWeft(...argv: string[]): Promise<string> {
