@@ -41,6 +41,7 @@ async function main(): Promise<void> {
   const demo = await bootstrapDemoProject(services.rag, {
     dataDirectory: path.join(projectRoot, 'data', 'climate'),
     modelsDirectory,
+    baseModel: 'base-chat',
   });
   const server = await startDevServer({ home, port: await freePort(), uiPort: await freePort() });
   const workers = await Promise.all(

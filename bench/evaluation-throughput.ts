@@ -50,6 +50,7 @@ async function main(): Promise<void> {
   const demo = await bootstrapDemoProject(services.rag, {
     dataDirectory: path.join(projectRoot, 'data', 'climate'),
     modelsDirectory: sharedModels,
+    baseModel: 'base-chat',
   });
   const allRows = (await services.store.datasets.rows(demo.evaluationDatasetRef)) as unknown as QaRow[];
   const rows = allRows.slice(0, rowsWanted);

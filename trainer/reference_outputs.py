@@ -1,7 +1,10 @@
 """Reference outputs for the TypeScript parity tests (lib/inference): tokenization, chat prompts,
 greedy generations of the base chat model and sentence-transformers embeddings.
 
-    python -m trainer.reference_outputs --out $WEFT_MODELS_DIR/reference.json [--chat-model DIR]
+    python -m trainer.reference_outputs --out $WEFT_MODELS_DIR/reference.json [--chat-model DIR] [--chat-only]
+
+--chat-only (a pretrained chat model such as SmolLM2): no embeddings; tokenization covers every corpus
+document and qa-eval question besides the sentences and edge cases.
 
 Format "weft-reference/2":
     tokenization[]:  {text, ids}                          encode without special tokens
@@ -57,13 +60,14 @@ def rag_examples(qa_path: Path, corpus_path: Path, count: int) -> list[list[dict
     return [rag_messages(row["question"], [documents[row["doc_id"]]["text"]]) for row in rows]
 
 
-def build_reference(chat_model_dir: Path, corpus_path: Path, qa_path: Path) -> dict:
+def build_reference(chat_model_dir: Path, corpus_path: Path, qa_path: Path, chat_only: bool = False) -> dict:
     from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from trainer.embedding_model import load_sentence_transformer
 
     tokenizer = AutoTokenizer.from_pretrained(str(chat_model_dir))
     texts = corpus_sentences(corpus_path, 20) + EDGE_CASE_TEXTS
+    if chat_only:
+        texts += [document["text"] for document in read_jsonl(corpus_path)]
+        texts += [row["question"] for row in read_jsonl(paths.DEMO_DATA_DIR / "qa-eval.jsonl")]
     tokenization = [{"text": text, "ids": tokenizer.encode(text, add_special_tokens=False)} for text in texts]
 
     documents = corpus_by_id(corpus_path)
@@ -88,7 +92,8 @@ def build_reference(chat_model_dir: Path, corpus_path: Path, qa_path: Path) -> d
         str(chat_model_dir), dtype=torch.float32, attn_implementation="eager"
     ).eval()
     generations = []
-    for messages in rag_examples(qa_path, corpus_path, 5):
+    # Three for a 135M-parameter model (setup time on 2 cores), five for the tiny one.
+    for messages in rag_examples(qa_path, corpus_path, 3 if chat_only else 5):
         prompt_ids = chat_prompt_ids(tokenizer, messages)
         with torch.no_grad():
             output = model.generate(
@@ -114,6 +119,19 @@ def build_reference(chat_model_dir: Path, corpus_path: Path, qa_path: Path) -> d
             }
         )
 
+    reference = {
+        "format": FORMAT,
+        "chat_model_dir": str(chat_model_dir),
+        "max_new_tokens": MAX_NEW_TOKENS,
+        "tokenization": tokenization,
+        "chat_prompts": chat_prompts,
+        "generations": generations,
+    }
+    if chat_only:
+        return reference
+
+    from trainer.embedding_model import load_sentence_transformer
+
     embedder = load_sentence_transformer()
     embedding_texts = corpus_sentences(corpus_path, 6) + [
         "What did Eunice Foote measure?",
@@ -128,15 +146,7 @@ def build_reference(chat_model_dir: Path, corpus_path: Path, qa_path: Path) -> d
         }
         for text, vector in zip(embedding_texts, vectors)
     ]
-    return {
-        "format": FORMAT,
-        "chat_model_dir": str(chat_model_dir),
-        "max_new_tokens": MAX_NEW_TOKENS,
-        "tokenization": tokenization,
-        "chat_prompts": chat_prompts,
-        "generations": generations,
-        "embeddings": embeddings,
-    }
+    return {**reference, "embeddings": embeddings}
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -145,9 +155,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--chat-model", type=Path, default=None, help="default $WEFT_MODELS_DIR/base-chat/hf")
     parser.add_argument("--corpus", type=Path, default=paths.DEMO_DATA_DIR / "corpus.jsonl")
     parser.add_argument("--qa", type=Path, default=paths.DEMO_DATA_DIR / "qa-train.jsonl")
+    parser.add_argument("--chat-only", action="store_true", help="no embeddings; every corpus document tokenized")
     args = parser.parse_args(argv)
     out_path = args.out or paths.models_dir() / "reference.json"
-    reference = build_reference(args.chat_model or paths.base_chat_hf_dir(), args.corpus, args.qa)
+    reference = build_reference(args.chat_model or paths.base_chat_hf_dir(), args.corpus, args.qa, args.chat_only)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     temporary = out_path.with_name(out_path.name + ".tmp")
     temporary.write_text(json.dumps(reference, indent=1, ensure_ascii=False) + "\n")

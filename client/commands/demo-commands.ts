@@ -39,6 +39,7 @@ export async function bootstrapDemo(quiet: boolean): Promise<DemoProject> {
     bootstrapDemoProject(services.rag, {
       dataDirectory: path.join(projectRoot, 'data', 'climate'),
       modelsDirectory: config.modelsDir,
+      baseModel: config.demoBaseModel,
       onProgress: quiet ? undefined : (message) => process.stderr.write(`  ${message}\n`),
     }),
   );
@@ -153,6 +154,7 @@ export function registerDemoCommands(program: Command): void {
             const demo = await bootstrapDemoProject(services.rag, {
               dataDirectory: path.join(projectRoot, 'data', 'climate'),
               modelsDirectory: config.modelsDir,
+              baseModel: config.demoBaseModel,
             });
             selected = { ragModelRef: demo.ragModelRef, source: 'latest' };
           }

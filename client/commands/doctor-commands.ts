@@ -44,9 +44,10 @@ export function registerDoctorCommands(program: Command): void {
     .action(async (options: { json?: boolean }) => {
       const config = loadConfig();
       const checks: Check[] = [];
-      const chatModel = path.join(config.modelsDir, 'base-chat', 'onnx', 'model.onnx');
+      const chatModel = path.join(config.modelsDir, 'smollm2', 'onnx', 'model.onnx');
+      const testChatModel = path.join(config.modelsDir, 'base-chat', 'onnx', 'model.onnx');
       const embeddingModel = path.join(config.modelsDir, 'minilm', 'onnx', 'model.onnx');
-      const missingModels = [chatModel, embeddingModel].filter((file) => !existsSync(file));
+      const missingModels = [chatModel, testChatModel, embeddingModel].filter((file) => !existsSync(file));
       checks.push(
         missingModels.length === 0
           ? { name: 'models', status: 'ok', detail: `demo models in ${config.modelsDir}` }

@@ -62,6 +62,7 @@ export function registerRagCommands(program: Command): void {
           const demo = await bootstrapDemoProject(runtime, {
             dataDirectory: demoDataDirectory,
             modelsDirectory: config.modelsDir,
+            baseModel: config.demoBaseModel,
             onProgress: progressToStderr(options.json),
           });
           selected = { ragModelRef: demo.ragModelRef, source: 'latest' };

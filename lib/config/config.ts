@@ -22,6 +22,11 @@ const environmentSchema = z.object({
   WEFT_CUDA_DEVICE_ID: z.coerce.number().int().min(0).default(0),
   /** Where built and fine-tuned model folders live. Default: WEFT_HOME/models. */
   WEFT_MODELS_DIR: z.string().min(1).optional(),
+  /**
+   * The base chat model `weft demo` and `weft ask` set the demo project up with: `smollm2` (SmolLM2-135M-Instruct,
+   * the default) or `base-chat` (the tiny corpus-trained Llama the fast tests use).
+   */
+  WEFT_DEMO_BASE_MODEL: z.enum(['smollm2', 'base-chat']).default('smollm2'),
   /** W&B-style entity and project that refs are written under. */
   WEFT_ENTITY: z.string().min(1).default('weft'),
   WEFT_PROJECT: z.string().min(1).default('rag-demo'),
@@ -50,6 +55,7 @@ export interface WeftConfig {
   executionProvider: 'cpu' | 'cuda';
   cudaDeviceId: number;
   modelsDir: string;
+  demoBaseModel: 'smollm2' | 'base-chat';
   entity: string;
   project: string;
   org: string;
@@ -89,6 +95,7 @@ export function parseConfig(environment: NodeJS.ProcessEnv): WeftConfig {
     executionProvider: values.WEFT_EXECUTION_PROVIDER,
     cudaDeviceId: values.WEFT_CUDA_DEVICE_ID,
     modelsDir: path.resolve(values.WEFT_MODELS_DIR ?? path.join(home, 'models')),
+    demoBaseModel: values.WEFT_DEMO_BASE_MODEL,
     entity: values.WEFT_ENTITY,
     project: values.WEFT_PROJECT,
     org: values.WEFT_ORG,

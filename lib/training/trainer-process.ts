@@ -68,6 +68,7 @@ export const trainerFlags: Record<string, string> = {
   max_length: '--max-length',
   warmup_steps: '--warmup-steps',
   seed: '--seed',
+  lora_top_layers: '--lora-top-layers',
 };
 
 export interface TrainerRunOptions {

@@ -19,6 +19,9 @@ export const fixtureModelDirectory = path.join(modelsDirectory, 'fixture-chat', 
 export const fixtureModelFloat16Directory = path.join(modelsDirectory, 'fixture-chat', 'onnx-fp16');
 export const embeddingModelDirectory = path.join(modelsDirectory, 'minilm', 'onnx');
 export const referencePath = path.join(modelsDirectory, 'reference.json');
+/** SmolLM2-135M-Instruct, the demo's pretrained base (trainer/build_smollm2.py), and its transformers reference. */
+export const smolLm2Directory = path.join(modelsDirectory, 'smollm2');
+export const smolLm2ReferencePath = path.join(smolLm2Directory, 'reference.json');
 export const pythonPath = process.env.WEFT_PYTHON ?? path.join(projectRoot, '.venv', 'bin', 'python');
 
 /** transformers / sentence-transformers outputs the parity tests compare with (trainer/reference_outputs.py). */
@@ -35,6 +38,7 @@ export interface Reference {
     /** PyTorch's top-1 minus top-2 logit at each generated step. */
     top2_gaps: number[];
   }>;
+  /** Absent from a --chat-only reference (SmolLM2's). */
   embeddings: Array<{ text: string; input_ids: number[]; embedding: number[] }>;
 }
 
@@ -79,6 +83,20 @@ export function requireFixtureModel(): void {
 export function decidedPrefixLength(generation: Reference['generations'][number], tolerance: number): number {
   const nearTie = generation.top2_gaps.findIndex((gap) => gap < tolerance);
   return nearTie < 0 ? generation.output_ids.length : nearTie;
+}
+
+/** The SmolLM2 build (setup's smollm2 steps) and its reference; missing files fail the suite with the setup hint. */
+export function requireSmolLm2(): Reference {
+  const required = [
+    path.join(smolLm2Directory, 'hf', 'weft-provenance.json'),
+    path.join(smolLm2Directory, 'onnx', 'model.onnx'),
+    smolLm2ReferencePath,
+  ];
+  const missing = required.filter((file) => !existsSync(file));
+  if (missing.length > 0) {
+    throw new Error(`SmolLM2 is not built (missing ${missing.join(', ')}): run bash scripts/setup.sh`);
+  }
+  return JSON.parse(readFileSync(smolLm2ReferencePath, 'utf8')) as Reference;
 }
 
 export function cosineSimilarity(left: ArrayLike<number>, right: ArrayLike<number>): number {

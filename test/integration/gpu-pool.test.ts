@@ -56,6 +56,7 @@ describe('gpu worker pool: several gpu worker processes serve one evaluation', (
     const demo = await bootstrapDemoProject(services.rag, {
       dataDirectory: path.join(projectRoot, 'data', 'climate'),
       modelsDirectory: parseConfig(process.env).modelsDir,
+      baseModel: 'base-chat',
     });
     const connection = await Connection.connect({ address: server.address });
     try {

@@ -69,6 +69,7 @@ describe('lifecycle pipeline on the real dev server, real workers, real models',
     demo = await bootstrapDemoProject(services.rag, {
       dataDirectory: path.join(projectRoot, 'data', 'climate'),
       modelsDirectory,
+      baseModel: 'base-chat',
     });
     await Promise.all(workerKinds.map(startWorker));
     connection = await Connection.connect({ address: server.address });

@@ -29,6 +29,8 @@ const home = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-rag-demo-'));
 process.env.WEFT_HOME = home;
 process.env.WEFT_LINEAGE_URL = `sqlite://${path.join(home, 'lineage.db')}`;
 process.env.WEFT_MODELS_DIR = builtModelsDirectory;
+// `weft ask` on an empty home sets the demo up with the tiny model (SmolLM2 has its own tests).
+process.env.WEFT_DEMO_BASE_MODEL = 'base-chat';
 delete process.env.WEFT_VECTOR_URL;
 
 async function runWeft(...argv: string[]): Promise<string> {
@@ -70,6 +72,7 @@ describe('the demo RAG app', () => {
     (bootstrapped ??= bootstrapDemoProject(testHome.runtime, {
       dataDirectory: demoDataDirectory,
       modelsDirectory: builtModelsDirectory,
+      baseModel: 'base-chat',
     }));
 
   beforeAll(async () => {
@@ -101,7 +104,11 @@ describe('the demo RAG app', () => {
   });
 
   it('bootstraps idempotently: a second call returns the same refs and stores nothing new', async () => {
-    const options = { dataDirectory: demoDataDirectory, modelsDirectory: builtModelsDirectory };
+    const options = {
+      dataDirectory: demoDataDirectory,
+      modelsDirectory: builtModelsDirectory,
+      baseModel: 'base-chat' as const,
+    };
     const first = await bootstrapDemoProject(testHome.runtime, options);
     const counts = await testHome.store.counts();
     const second = await bootstrapDemoProject(testHome.runtime, options);
@@ -245,6 +252,7 @@ describe('the demo RAG app', () => {
       const attempt = bootstrapDemoProject(testHome.runtime, {
         dataDirectory: demoDataDirectory,
         modelsDirectory: emptyModels,
+        baseModel: 'base-chat',
       });
       await expect(attempt).rejects.toThrow(DemoModelsMissingError);
       await expect(attempt).rejects.toThrow(/base-chat\/onnx\/model.onnx is missing\. Run `bash scripts\/setup.sh`/);
