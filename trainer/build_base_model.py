@@ -1,4 +1,8 @@
-"""Build the demo chat model: a tiny Llama-architecture base model pretrained briefly on CPU.
+"""Build the tiny chat model: a Llama-architecture base model pretrained briefly on CPU.
+
+The fast tests' model (unit, integration and pipeline tests fine-tune and serve it in seconds) and the demo's
+base when WEFT_DEMO_BASE_MODEL=base-chat; the demo's default base is SmolLM2 (trainer/build_smollm2.py). No test
+depends on how well it answers, so setup trains it for 120 steps (320 before SmolLM2: a third of setup's time).
 
 It is a tiny base model built by setup (about 4M parameters, a few minutes of training), not a
 pretrained LLM. It is trained only on text derived from the demo corpus: the 80 documents as plain
@@ -35,7 +39,7 @@ SEED = 1234
 MAX_LENGTH = 512
 # Bump when the default recipe (data, steps, architecture, hyper-parameters) changes: setup-python.sh
 # compares it with the first line of <hf dir>/weft-recipe.txt and rebuilds base-chat when they differ.
-RECIPE_VERSION = "weft-base-chat/2 corpus+fill-blank-30"
+RECIPE_VERSION = "weft-base-chat/3 corpus+fill-blank-30 120-steps"
 RECIPE_FILE = "weft-recipe.txt"
 
 
@@ -149,7 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=None, help="HF folder; default $WEFT_MODELS_DIR/base-chat/hf")
     parser.add_argument("--onnx-out", type=Path, default=None, help="default $WEFT_MODELS_DIR/base-chat/onnx")
     parser.add_argument("--tokenizer", type=Path, default=None, help="default $WEFT_MODELS_DIR/tokenizer (built if absent)")
-    parser.add_argument("--steps", type=int, default=320)
+    parser.add_argument("--steps", type=int, default=120)
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--learning-rate", type=float, default=3e-3)
     parser.add_argument("--device", default="cpu", help="auto, cpu or cuda (default cpu: reproducible demo build)")
