@@ -1,7 +1,18 @@
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['node_modules/**', 'dist/**', '.weft/**', '.venv/**', 'trainer/**', 'jest.config.js', 'bin/**'] },
+  {
+    ignores: [
+      'node_modules/**',
+      'dist/**',
+      '.weft/**',
+      '.venv/**',
+      '.venv-sdk/**',
+      'trainer/**',
+      'jest.config.js',
+      'bin/**',
+    ],
+  },
   {
     files: ['**/*.ts'],
     extends: [tseslint.configs.recommended],

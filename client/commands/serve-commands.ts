@@ -22,8 +22,8 @@ export function registerServeCommands(program: Command): void {
   program
     .command('serve')
     .description(
-      'Serve the lineage store as a Weave trace server, so apps instrumented with the weave SDK record into weft.\n' +
-        'Needs WEFT_SERVE_TOKEN; clients set WF_TRACE_SERVER_URL to the printed URL and WANDB_API_KEY to the token.',
+      'Serve the lineage store as a Weave trace server and a W&B server, so apps using the weave and wandb SDKs record into weft.\n' +
+        'Needs WEFT_SERVE_TOKEN; clients set WF_TRACE_SERVER_URL and WANDB_BASE_URL to the printed URL and WANDB_API_KEY to the token.',
     )
     .option('--port <port>', 'port to listen on (0 picks a free one)', '6345')
     .option('--host <host>', 'interface to listen on (0.0.0.0 for every interface)', '127.0.0.1')
@@ -52,9 +52,17 @@ export function registerServeCommands(program: Command): void {
       process.stdout.write(
         `weft serve: Weave trace server on ${server.url} over ${store.url}\n` +
           `  export WF_TRACE_SERVER_URL=${server.url}\n` +
+          `  export WANDB_BASE_URL=${server.url}   # the wandb SDK and weave's GraphQL (W&B API)\n` +
           `  export WANDB_API_KEY=<the value of WEFT_SERVE_TOKEN>\n` +
           `  then weave.init('${config.entity}/${config.project}') in your app\n`,
       );
+      if (serveConfig.token.length < 40 || /^[^-]*-/.test(serveConfig.token)) {
+        // The wandb SDK rejects such a key before sending anything (it reads text before a "-" as a host prefix).
+        process.stderr.write(
+          'weft serve: the wandb Python SDK needs an API key of 40+ characters without "-"; ' +
+            'for wandb clients use e.g. WEFT_SERVE_TOKEN=$(openssl rand -hex 20).\n',
+        );
+      }
       const running = server;
       // Runs until interrupted; a signal closes the server and the store, then the command returns.
       await new Promise<void>((resolve) => {
