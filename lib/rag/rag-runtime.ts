@@ -51,6 +51,8 @@ import {
 import {
   CollectionAliasMissingError,
   EmptyQuestionError,
+  maxQuestionCharacters,
+  QuestionTooLongError,
   InvalidAppObjectInputError,
   InvalidCorpusError,
   RagModelNotFoundError,
@@ -379,6 +381,7 @@ class DefaultRagRuntime implements RagRuntime {
     const started = performance.now();
     questions.forEach((question, index) => {
       if (typeof question !== 'string' || question.trim().length === 0) throw new EmptyQuestionError(index);
+      if (question.length > maxQuestionCharacters) throw new QuestionTooLongError(index, question.length);
     });
     if (questions.length === 0) return [];
     if (options.seed !== undefined && !(Number.isSafeInteger(options.seed) && options.seed >= 0)) {
