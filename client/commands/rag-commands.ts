@@ -1,3 +1,4 @@
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig, projectRoot, type WeftConfig } from '../../lib/config/config';
@@ -8,6 +9,8 @@ import {
   demoNames,
   EmptyQuestionError,
   logEmbeddingModel,
+  maxQuestionCharacters,
+  QuestionTooLongError,
   requireDemoModels,
   selectRagModel,
   type RagRuntime,
@@ -45,6 +48,7 @@ function progressToStderr(json: boolean | undefined): ((message: string) => void
 export function registerRagCommands(program: Command): void {
   program
     .command('ask <question>')
+    .summary('answer a question (`-` reads it from stdin)')
     .description(
       'Answer a question with a RagModel and list its sources. Default: the `production` version in the "RAG Models" ' +
         'registry, else the newest RagModel; with neither, the demo project is set up first.',
@@ -52,8 +56,11 @@ export function registerRagCommands(program: Command): void {
     .option('--rag <selector>', 'a RagModel ref (weave:///…), RagModel:vN, or a registry alias such as production')
     .option('--seed <seed>', 'sampling seed, for RagModels whose ChatModel samples', (value) => Number(value))
     .option('--json', 'print one JSON object instead of text')
-    .action(async (question: string, options: { rag?: string; seed?: number; json?: boolean }) => {
+    .action(async (argument: string, options: { rag?: string; seed?: number; json?: boolean }) => {
+      // `-` reads the question from stdin (a long question does not fit in an argument list).
+      const question = argument === '-' ? fs.readFileSync(0, 'utf8').replace(/\n$/, '') : argument;
       if (question.trim().length === 0) throw new EmptyQuestionError(0);
+      if (question.length > maxQuestionCharacters) throw new QuestionTooLongError(0, question.length);
       await withRagRuntime(async (runtime, config) => {
         const scope = { entity: config.entity, project: config.project, org: config.org };
         let selected = await selectRagModel(runtime.store, options.rag, scope);

@@ -10,6 +10,8 @@ import {
   InferenceRunError,
   InvalidGenerationOptionsError,
   ModelSignatureMismatchError,
+  maxCharactersPerToken,
+  PromptTooLongError,
 } from './errors';
 import {
   type CausalLanguageModelDescription,
@@ -296,6 +298,16 @@ export class ChatModelRuntime {
 
   /** Prompt token ids for a request: chat-templated messages, raw prompt text, or the given ids. */
   encodePrompt(request: GenerationRequest, requestIndex = 0): number[] {
+    // Text that cannot fit whatever its tokens is refused before tokenising (a megabyte question, say).
+    const maxCharacters = this.description.maxPositions * maxCharactersPerToken;
+    const characters =
+      request.promptTokenIds !== undefined
+        ? 0
+        : (request.prompt?.length ?? 0) +
+          (request.messages ?? []).reduce((sum, message) => sum + (message.content?.length ?? 0), 0);
+    if (characters > maxCharacters) {
+      throw new PromptTooLongError(requestIndex, characters, maxCharacters, this.description.maxPositions);
+    }
     let ids: number[];
     if (request.promptTokenIds !== undefined) ids = [...request.promptTokenIds];
     else if (request.messages !== undefined) {

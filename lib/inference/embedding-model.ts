@@ -1,6 +1,12 @@
 import path from 'node:path';
 import * as ort from 'onnxruntime-node';
-import { DimensionMismatchError, EmptyPromptError, InferenceRunError, ModelSignatureMismatchError } from './errors';
+import {
+  DimensionMismatchError,
+  EmptyPromptError,
+  InferenceRunError,
+  maxCharactersPerToken,
+  ModelSignatureMismatchError,
+} from './errors';
 import { type EmbeddingModelDescription, readEmbeddingModelDescription, requireModelFolder } from './model-description';
 import { type ExecutionProvider, type SessionOptions, loadSession } from './onnx-session';
 import { Tokenizer } from './tokenizer/tokenizer';
@@ -52,7 +58,10 @@ export class EmbeddingModelRuntime {
   async embed(texts: readonly string[]): Promise<Float32Array[]> {
     const encodings = texts.map((text, index) => {
       if (text.trim().length === 0) throw new EmptyPromptError(index);
-      return this.tokenizer.encodeWithTypes(text, { maxLength: this.description.maxLength });
+      // Tokens past maxLength are cut anyway; the text is cut first so a megabyte is never tokenised whole.
+      const maxCharacters = this.description.maxLength * maxCharactersPerToken;
+      const kept = text.length > maxCharacters ? text.slice(0, maxCharacters).replace(/[\uD800-\uDBFF]$/, '') : text;
+      return this.tokenizer.encodeWithTypes(kept, { maxLength: this.description.maxLength });
     });
     // Batching texts of similar length wastes less compute on padding; results go back to the caller's order.
     const order = encodings

@@ -116,6 +116,30 @@ export class ContextLengthExceededError extends InferenceError {
   }
 }
 
+/**
+ * More characters than any tokenisation of them could fit in the model's positions (a token holds at most
+ * `maxCharactersPerToken` characters): refused before the tokenizer sees a megabyte of text.
+ */
+export class PromptTooLongError extends InferenceError {
+  readonly retryable = false;
+  readonly type = 'PromptTooLongError';
+  constructor(
+    readonly requestIndex: number,
+    readonly characters: number,
+    readonly maxCharacters: number,
+    readonly maxPositions: number,
+  ) {
+    super(
+      `Request ${requestIndex}: the prompt has ${characters} characters; the model's ${maxPositions} positions hold ` +
+        `at most about ${maxCharacters}. Shorten the question (or the passages put in the prompt).`,
+    );
+    this.name = 'PromptTooLongError';
+  }
+}
+
+/** No token of the shipped tokenizers spans more characters than this; a bound used before tokenising. */
+export const maxCharactersPerToken = 16;
+
 /** Generation parameters outside their valid range. */
 export class InvalidGenerationOptionsError extends InferenceError {
   readonly retryable = false;

@@ -6,6 +6,27 @@ import { WeftError } from '../common/errors';
  */
 export abstract class RagError extends WeftError {}
 
+/**
+ * Longest question a RagModel takes, in characters. The chat models' context windows (1,024 positions for
+ * the demo) hold far less; past this, the embedding graph's native code can overflow its stack on the text,
+ * so a longer question is refused before any model sees it.
+ */
+export const maxQuestionCharacters = 8000;
+
+/** A question longer than maxQuestionCharacters. */
+export class QuestionTooLongError extends RagError {
+  readonly retryable = false;
+  constructor(
+    readonly questionIndex: number,
+    readonly characters: number,
+  ) {
+    super(
+      `${questionIndex === 0 ? 'The question' : `Question ${questionIndex}`} has ${characters} characters; ` +
+        `a question may have at most ${maxQuestionCharacters} (the model's context window holds far less). Shorten it.`,
+    );
+  }
+}
+
 /** A question is empty or only whitespace: there is nothing to retrieve or answer. */
 export class EmptyQuestionError extends RagError {
   readonly retryable = false;

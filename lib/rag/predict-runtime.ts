@@ -4,7 +4,13 @@ import { CollectionNotFoundError, type VectorStore } from '../vectors';
 import { renderPrompt, type Prompt, type RagModel } from './app-objects';
 import type { AppCatalogue } from './app-catalogue';
 import { passageTextField } from './corpus';
-import { CollectionAliasMissingError, EmptyQuestionError, InvalidAppObjectInputError } from './errors';
+import {
+  CollectionAliasMissingError,
+  EmptyQuestionError,
+  InvalidAppObjectInputError,
+  maxQuestionCharacters,
+  QuestionTooLongError,
+} from './errors';
 import type { RagModelSessions } from './model-sessions';
 
 /**
@@ -71,6 +77,7 @@ export class PredictRuntime {
     const started = performance.now();
     questions.forEach((question, index) => {
       if (typeof question !== 'string' || question.trim().length === 0) throw new EmptyQuestionError(index);
+      if (question.length > maxQuestionCharacters) throw new QuestionTooLongError(index, question.length);
     });
     if (questions.length === 0) return [];
     if (options.seed !== undefined && !(Number.isSafeInteger(options.seed) && options.seed >= 0)) {

@@ -97,20 +97,51 @@ function json(body: unknown): Reply {
   return { kind: 'json', body };
 }
 
-function parseJsonBody(request: IncomingBody): unknown {
+/**
+ * Deepest nesting a JSON value may have. Real Weave values nest a few dozen levels; past this the store's
+ * recursive digests would overflow the stack (a 500) — so deeper bodies answer 400, deeper calls in a batch are skipped.
+ */
+export const maxJsonDepth = 1000;
+
+/** The nesting depth of a parsed JSON value, iteratively (the value itself may be deeper than the stack), stopping past `limit`. */
+export function jsonDepth(value: unknown, limit = maxJsonDepth): number {
+  let deepest = 0;
+  const pending: [unknown, number][] = [[value, 1]];
+  while (pending.length > 0) {
+    const [current, depth] = pending.pop()!;
+    if (current === null || typeof current !== 'object') continue;
+    deepest = Math.max(deepest, depth);
+    if (deepest > limit) return deepest;
+    for (const child of Object.values(current as object)) pending.push([child, depth + 1]);
+  }
+  return deepest;
+}
+
+function tooDeep(what: string): MalformedBodyError {
+  return new MalformedBodyError(`${what} nests deeper than ${maxJsonDepth} levels; flatten it.`);
+}
+
+function parseJsonBody(request: IncomingBody, checkDepth = true): unknown {
   if (request.bytes.length === 0) {
     throw new MalformedBodyError('The request has no body; send a JSON object (Content-Type: application/json).');
   }
+  let value: unknown;
   try {
-    return JSON.parse(request.bytes.toString('utf8')) as unknown;
+    value = JSON.parse(request.bytes.toString('utf8')) as unknown;
   } catch (error) {
     throw new MalformedBodyError(`The request body is not valid JSON: ${(error as Error).message}.`);
   }
+  if (checkDepth && jsonDepth(value) > maxJsonDepth) throw tooDeep('The request body');
+  return value;
 }
 
 /** Parses and validates a JSON body, turning zod's issues into FastAPI's 422 `detail` list (what Weave clients read). */
-function validated<Schema extends ZodType>(schema: Schema, request: IncomingBody): z.infer<Schema> {
-  const parsed = schema.safeParse(parseJsonBody(request));
+function validated<Schema extends ZodType>(
+  schema: Schema,
+  request: IncomingBody,
+  body: unknown = parseJsonBody(request),
+): z.infer<Schema> {
+  const parsed = schema.safeParse(body);
   if (parsed.success) return parsed.data;
   const issues = parsed.error.issues.map((issue) => ({
     loc: ['body', ...issue.path.map((part) => (typeof part === 'number' ? part : String(part)))],
@@ -150,7 +181,11 @@ async function parseFileUpload(request: IncomingBody): Promise<{ projectId: stri
   return { projectId, bytes: new Uint8Array(await file.arrayBuffer()) };
 }
 
-function buildRoutes(traceServer: WeaveTraceServer, wandb: WandbApi): Map<string, Handler> {
+function buildRoutes(
+  traceServer: WeaveTraceServer,
+  wandb: WandbApi,
+  onSkippedCall: (error: Error, what: string) => void = () => undefined,
+): Map<string, Handler> {
   const routes = new Map<string, Handler>();
   const post = (path: string, handler: Handler): void => void routes.set(`POST ${path}`, handler);
   routes.set('GET /health', async () => json({ status: 'ok' }));
@@ -159,9 +194,22 @@ function buildRoutes(traceServer: WeaveTraceServer, wandb: WandbApi): Map<string
     return json(await traceServer.startCall(validated(callStartRequest, request).start));
   });
   post('/call/end', async (request) => json(await traceServer.endCall(validated(callEndRequest, request).end)));
-  post('/call/upsert_batch', async (request) =>
-    json(await traceServer.upsertBatch(validated(callUpsertBatchRequest, request).batch)),
-  );
+  post('/call/upsert_batch', async (request) => {
+    // A call nested too deep is skipped and reported like any call the store refuses; the rest are stored.
+    const body = parseJsonBody(request, false) as { batch?: unknown };
+    const items = Array.isArray(body?.batch) ? (body.batch as unknown[]) : undefined;
+    const deep = new Set((items ?? []).flatMap((item, index) => (jsonDepth(item) > maxJsonDepth ? [index] : [])));
+    if (!items && jsonDepth(body) > maxJsonDepth) throw tooDeep('The request body');
+    for (const index of deep) onSkippedCall(tooDeep(`Batch item ${index}`), `batch item ${index}`);
+    const kept = validated(callUpsertBatchRequest, request, {
+      ...body,
+      batch: items?.filter((_, index) => !deep.has(index)),
+    });
+    const { res } = await traceServer.upsertBatch(kept.batch);
+    // Results keep the batch's order: `{}` where a call was skipped.
+    const results = (items ?? []).map((_, index) => (deep.has(index) ? {} : res.shift()!));
+    return json({ res: results });
+  });
   post('/call/read', async (request) => {
     const body = validated(callReadRequest, request);
     return json(await traceServer.readCall(body.project_id, body.id));
@@ -437,7 +485,13 @@ export async function startWeaveServer(options: WeaveServerOptions): Promise<Run
     org: options.org ?? options.store.defaults.org,
     sign,
   });
-  const routes = buildRoutes(traceServer, wandb);
+  const routes = buildRoutes(traceServer, wandb, (error, what) => {
+    try {
+      options.onError?.(error, { method: 'POST', path: `/call/upsert_batch (${what} skipped)`, status: 400 });
+    } catch {
+      // A logging hook must not fail the rest of the batch.
+    }
+  });
   const patternRoutes = buildPatternRoutes(traceServer, wandb);
   /** File URLs this server handed out carry a signature of their path, so the SDK's plain PUT/GET needs no header. */
   const signed = (rawPath: string, query: string): boolean => {

@@ -212,12 +212,13 @@ describe('lifecycle pipeline on the real dev server, real workers, real models',
     [
       'a nonsense hyper-parameter',
       async () => ({ hyperParameters: { learning_rate: -1 } }),
-      /fine-tune failed: invalid hyper-parameter: learning-rate must be in \(0, 1\)/,
+      // Refused by the validate step, before the trainer starts.
+      /validate failed: 1 invalid input; nothing was written:\n- --hp: hyper-parameter learning_rate must be in \(0, 1\), got -1/,
     ],
     [
       'an unknown hyper-parameter',
       async () => ({ hyperParameters: { warp_factor: 9 } }),
-      /fine-tune failed: Unknown hyper-parameter\(s\) warp_factor; allowed: epochs, max_steps/,
+      /validate failed: 1 invalid input; nothing was written:\n- --hp: unknown hyper-parameter 'warp_factor'; allowed: epochs, max_steps/,
     ],
   ])(
     'bad input (%s) fails the run at once with a message naming it, and logs nothing',

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { openLineageStore } from '../../lib/lineage';
+import { spawnSync } from 'node:child_process';
 import { runWeft } from '../support/cli';
 
 /** A fresh WEFT_HOME and a Temporal address nobody answers: any attempt to start work would fail differently. */
@@ -58,5 +59,17 @@ describe('the CLI checks inputs before it starts or writes anything (finding 3)'
     expect(result.code).toBe(1);
     expect(result.stderr).toContain(`${qa}:2 is null, not an object`);
     expect(await objectCount(home)).toBe(0);
+  });
+
+  it('a 1 MB question gets a clear error before any model sees it, never a native crash (finding 5)', () => {
+    const { environment } = freshHome();
+    const result = spawnSync(path.resolve(__dirname, '../../bin/weft'), ['ask', '-'], {
+      input: 'x'.repeat(1024 * 1024),
+      env: { ...process.env, ...environment },
+      encoding: 'utf8',
+    });
+    expect(result.signal).toBeNull();
+    expect(result.status).toBe(1);
+    expect(result.stderr).toContain('The question has 1048576 characters; a question may have at most 8000');
   });
 });
