@@ -2,6 +2,8 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Client, Connection } from '@temporalio/client';
+import { openLineageStore } from '../../lib/lineage';
+import { evaluationValue } from '../../lib/rag';
 import { freePort, startDevServer, type DevServer } from '../../lib/temporal/dev-server';
 import { startWorkerProcess, type WorkerProcess } from '../../lib/temporal/stack';
 import type { ReevaluateWorkflowResult } from '../../workflows/contracts/reevaluation';
@@ -25,7 +27,26 @@ describe('weft schedule (nightly re-evaluation as a Temporal Schedule)', () => {
   });
 
   it('creates, lists, describes, pauses, triggers and deletes the schedule of an app', async () => {
-    const evaluation = 'weave:///weft/rag-demo/object/Evaluation:abc';
+    // schedule create checks its evaluation before it contacts Temporal: a ref that does not resolve is refused.
+    const unresolved = await runWeft(
+      ['schedule', 'create', '--app', 'climate-rag', '--evaluation', 'weave:///weft/rag-demo/object/Evaluation:abc'],
+      environment,
+    );
+    expect(unresolved.code).not.toBe(0);
+    expect(unresolved.stderr).toMatch(/--evaluation .*Evaluation:abc does not exist/);
+
+    const store = await openLineageStore(`sqlite://${path.join(home, 'lineage.db')}`);
+    let evaluation: string;
+    try {
+      const dataset = await store.datasets.publish({ name: 'qa-eval', rows: [{ question: 'q?', answer: 'a' }] });
+      const published = await store.objects.publish({
+        name: 'Evaluation',
+        value: evaluationValue({ dataset: dataset.ref, scorers: ['f1', 'exact_match'] }),
+      });
+      evaluation = published.ref;
+    } finally {
+      await store.close();
+    }
     const created = await runWeft(
       ['schedule', 'create', '--app', 'climate-rag', '--evaluation', evaluation, '--cron', '0 2 * * *', '--json'],
       environment,
