@@ -42,6 +42,14 @@ export interface Reference {
   embeddings: Array<{ text: string; input_ids: number[]; embedding: number[] }>;
 }
 
+/** Fails (never skips) with the setup command when any of `files` is missing. */
+function requireFiles(what: string, files: string[]): void {
+  const missing = files.filter((file) => !existsSync(file));
+  if (missing.length > 0) {
+    throw new Error(`${what} not built (missing ${missing.join(', ')}): run bash scripts/setup.sh`);
+  }
+}
+
 /**
  * The demo models are a prerequisite, not an option: a missing build fails the suite (it is never skipped) and
  * says how to build them.
@@ -54,10 +62,7 @@ export function requireBuiltModels(): Reference {
     path.join(embeddingModelDirectory, 'model.onnx'),
     referencePath,
   ];
-  const missing = required.filter((file) => !existsSync(file));
-  if (missing.length > 0) {
-    throw new Error(`The demo models are not built (missing ${missing.join(', ')}): run bash scripts/setup.sh`);
-  }
+  requireFiles('The demo models are', required);
   const reference = JSON.parse(readFileSync(referencePath, 'utf8')) as Reference;
   if (reference.format !== 'weft-reference/2') {
     throw new Error(`${referencePath} is format ${reference.format}, not weft-reference/2: run bash scripts/setup.sh`);
@@ -70,10 +75,7 @@ export function requireFixtureModel(): void {
   const required = [fixtureModelDirectory, fixtureModelFloat16Directory].map((folder) =>
     path.join(folder, 'generate_greedy.onnx'),
   );
-  const missing = required.filter((file) => !existsSync(file));
-  if (missing.length > 0) {
-    throw new Error(`The fixture model is not built (missing ${missing.join(', ')}): run bash scripts/setup.sh`);
-  }
+  requireFiles('The fixture model is', required);
 }
 
 /**
@@ -92,10 +94,7 @@ export function requireSmolLm2(): Reference {
     path.join(smolLm2Directory, 'onnx', 'model.onnx'),
     smolLm2ReferencePath,
   ];
-  const missing = required.filter((file) => !existsSync(file));
-  if (missing.length > 0) {
-    throw new Error(`SmolLM2 is not built (missing ${missing.join(', ')}): run bash scripts/setup.sh`);
-  }
+  requireFiles('SmolLM2 is', required);
   return JSON.parse(readFileSync(smolLm2ReferencePath, 'utf8')) as Reference;
 }
 

@@ -368,15 +368,7 @@ export class WandbApi {
   private async resolveMember(entity: string, project: string, nameWithVersion: string): Promise<ArtifactVersion> {
     const [collection, alias] = splitVersionName(nameWithVersion);
     if (project.startsWith(REGISTRY_PROJECT_PREFIX)) {
-      const linked = await this.store.registry.resolve(
-        formatRef({
-          kind: 'registry',
-          org: entity,
-          registry: project.slice(REGISTRY_PROJECT_PREFIX.length),
-          collection,
-          version: alias,
-        }),
-      );
+      const linked = await this.store.registry.resolve(registryMemberRef(entity, project, collection, alias));
       return linked.artifact;
     }
     return this.store.artifacts.get(formatRef({ kind: 'artifact', entity, project, name: collection, version: alias }));
@@ -402,15 +394,7 @@ export class WandbApi {
     let createdAt: string;
     try {
       if (isRegistry) {
-        const linked = await this.store.registry.resolve(
-          formatRef({
-            kind: 'registry',
-            org: entity,
-            registry: project.slice(REGISTRY_PROJECT_PREFIX.length),
-            collection,
-            version: alias,
-          }),
-        );
+        const linked = await this.store.registry.resolve(registryMemberRef(entity, project, collection, alias));
         version = linked.artifact;
         versionIndex = linked.version;
         aliases = linked.aliases;
@@ -1191,6 +1175,17 @@ function codeOf(error: unknown): string {
   if (error instanceof NotFoundError) return 'NOT_FOUND';
   if (error instanceof LineageError) return error.retryable ? 'UNAVAILABLE' : 'BAD_REQUEST';
   return 'INTERNAL';
+}
+
+/** The weft ref of `<collection>:<alias or vN>` in the W&B registry project `wandb-registry-<Registry>` of an org. */
+function registryMemberRef(org: string, project: string, collection: string, version: string): string {
+  return formatRef({
+    kind: 'registry',
+    org,
+    registry: project.slice(REGISTRY_PROJECT_PREFIX.length),
+    collection,
+    version,
+  });
 }
 
 /** `name:alias` → [name, alias]; a name without a version means `latest`. */
