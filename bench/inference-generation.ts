@@ -321,6 +321,16 @@ async function main(): Promise<void> {
       `decode ${sum(unbatched, (result) => result.timings.decodeMs).toFixed(0)} ms; batched prefill ` +
       `${batchedPrefillMs.toFixed(0)} ms + decode ${(weftBatchedSeconds * 1000 - batchedPrefillMs).toFixed(0)} ms`,
   );
+  // Decode alone (every token after a row's first, which its prefill produces): prefill does the same work batched or
+  // not (rows are prefilled one by one), so this is where batching can pay.
+  const unbatchedDecodeMs = sum(unbatched, (result) => result.timings.decodeMs);
+  const decodeTokens = (results: GenerationResult[]): number => sum(results, (result) => result.completionTokens - 1);
+  const unbatchedDecodeRate = decodeTokens(unbatched) / (unbatchedDecodeMs / 1000);
+  const batchedDecodeRate = decodeTokens(batched) / ((weftBatchedSeconds * 1000 - batchedPrefillMs) / 1000);
+  console.log(
+    `weft decode-only tokens/s (after each row's first token): batch 1 ${unbatchedDecodeRate.toFixed(1)}, ` +
+      `batch ${prompts.length} ${batchedDecodeRate.toFixed(1)}: ${(batchedDecodeRate / unbatchedDecodeRate).toFixed(2)}x`,
+  );
   console.log(
     `greedy parity: ${identical}/${prompts.length} completions identical to PyTorch, ` +
       `${batchedMatches}/${prompts.length} batched identical to unbatched`,

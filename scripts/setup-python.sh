@@ -75,6 +75,12 @@ step fixture-chat "$models_dir/fixture-chat/onnx/fixture.json" \
 # folder with weft-provenance.json, its ONNX export, and the tokenizer/chat-template reference for the TS parity test.
 step smollm2 "$models_dir/smollm2/hf/weft-provenance.json" \
   "$py" -m trainer.build_smollm2 --out "$models_dir/smollm2/hf"
+# Exports from before trainer/export_onnx.py kept the last position's logits only are redone: the demo's prefill
+# then skips the LM head on every prompt position but the last.
+if [ -e "$models_dir/smollm2/onnx/weft-model.json" ] && ! grep -q '"logits": "last-position"' "$models_dir/smollm2/onnx/weft-model.json"; then
+  echo "[setup-python] smollm2-onnx: export predates last-position logits; exporting again"
+  rm -rf "$models_dir/smollm2/onnx"
+fi
 step smollm2-onnx "$models_dir/smollm2/onnx/weft-model.json" \
   "$py" -m trainer.export_onnx --model "$models_dir/smollm2/hf" --out "$models_dir/smollm2/onnx"
 step smollm2-reference "$models_dir/smollm2/reference.json" \

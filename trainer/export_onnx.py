@@ -7,7 +7,7 @@ The graph follows the Optimum decoder-with-past contract that lib/inference impl
     inputs   input_ids int64 [batch, seq]; attention_mask int64 [batch, past+seq];
              position_ids int64 [batch, seq] (the caller computes cumsum(attention_mask)-1, clipped at 0);
              past_key_values.{i}.key / .value float32 [batch, num_kv_heads, past, head_dim] (past may be 0)
-    outputs  logits float32 [batch, seq, vocab]; present.{i}.key / .value [batch, num_kv_heads, past+seq, head_dim]
+    outputs  logits float32 [batch, 1, vocab] (the last position's); present.{i}.key / .value [batch, num_kv_heads, past+seq, head_dim]
 
 One model.onnx serves prefill (past length 0) and decode. Before the folder is published, prefill
 plus two decode steps (and a left-padded batch) are compared with PyTorch; a logit difference over
@@ -38,6 +38,7 @@ from trainer.decoder_io import (  # noqa: F401 -- re-exported: callers import th
 from trainer.export_greedy_loop import LoopExportError, export_greedy_loop
 
 MANIFEST_FORMAT = "weft-onnx-causal-lm/1"
+LOGITS_KEPT = "last-position"
 DEFAULT_TOLERANCE = 1e-3
 # Largest |logit difference| to PyTorch's float32 logits an export may show, per exported dtype.
 DTYPE_TOLERANCE = {"float32": DEFAULT_TOLERANCE, "float16": 0.25}
@@ -99,6 +100,9 @@ class DecoderWithPast(torch.nn.Module):
             past_key_values=cache,
             use_cache=True,
             return_dict=True,
+            # Only the last position's logits: every caller samples from them, and on a prompt the LM head over all
+            # positions is a fifth of the prefill's FLOPs (SmolLM2) and a [seq, vocab] output to copy out.
+            logits_to_keep=1,
         )
         present = []
         for layer in outputs.past_key_values.layers:
@@ -134,7 +138,7 @@ def example_inputs(model) -> tuple[tuple, list[str], list[str], dict[str, dict[i
         "input_ids": {0: "batch_size", 1: "sequence_length"},
         "attention_mask": {0: "batch_size", 1: "total_sequence_length"},
         "position_ids": {0: "batch_size", 1: "sequence_length"},
-        "logits": {0: "batch_size", 1: "sequence_length"},
+        "logits": {0: "batch_size"},
     }
     for name in input_names[3:]:
         dynamic_axes[name] = {0: "batch_size", 2: "past_sequence_length"}
@@ -212,7 +216,7 @@ def verify_export(model, tokenizer, onnx_path: Path, decode_steps: int = 2) -> f
     onnx_logits, past = run_onnx(input_ids, attention_mask, empty_past(dimensions, 1, cache_dtype))
     torch_logits, cache = run_torch(input_ids, attention_mask, None)
     for step in range(decode_steps + 1):
-        max_difference = max(max_difference, float(np.abs(onnx_logits - torch_logits).max()))
+        max_difference = max(max_difference, float(np.abs(onnx_logits[:, -1] - torch_logits[:, -1]).max()))
         if step == decode_steps:
             break
         next_token = np.array([[int(torch_logits[0, -1].argmax())]], dtype=np.int64)
@@ -249,6 +253,8 @@ def build_manifest(model, tokenizer, max_difference: float, dtype: str = "float3
         "pad_token_id": pad_token_id,
         "dtype": dtype,
         "max_positions": config.max_position_embeddings,
+        # What the logits output holds (setup re-exports folders that predate last-position logits).
+        "logits": LOGITS_KEPT,
         "export_check": {"max_abs_logit_diff": max_difference},
     }
 

@@ -479,10 +479,13 @@ export class ChatModelRuntime {
     for (let layer = 0; layer < numLayers; layer++) {
       for (const kind of cacheKinds) cache.push(outputs[`present.${layer}.${kind}`] as ort.Tensor);
     }
+    // Exports since trainer/export_onnx.py's logits_to_keep give the last position only ([1, 1, vocab]); older ones
+    // and Optimum's give every position: either way the last row is the one to sample from.
+    const logits = outputs.logits as ort.Tensor;
     return {
       cache,
-      logits: (outputs.logits as ort.Tensor).data as Float32Array,
-      offset: (length - 1) * vocabularySize,
+      logits: logits.data as Float32Array,
+      offset: (logits.dims[1] - 1) * vocabularySize,
     };
   }
 

@@ -154,3 +154,37 @@ def test_invalid_input_exit_code_from_the_command_line(tmp_path):
     assert completed.returncode == 2
     error = json.loads(completed.stdout.strip().splitlines()[-1])
     assert error["kind"] == "invalid_input" and "does not exist" in error["message"]
+
+
+def test_answer_only_loss_equals_the_models_own_loss_and_gradients(tiny_model_dir, chat_rows_file):
+    """causal_lm_loss skips the LM head on prompt positions; the loss and every LoRA gradient must not change."""
+    import torch
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoTokenizer, LlamaForCausalLM
+
+    from trainer.chat_tokens import pad_batch, tokenize_conversation
+
+    tokenizer = AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    rows = [json.loads(line)["messages"] for line in chat_rows_file.read_text().splitlines()[:3]]
+    batch = pad_batch([tokenize_conversation(tokenizer, row) for row in rows], tokenizer.pad_token_id, 192)
+    assert int((batch["labels"] != -100).sum()) < batch["labels"].numel() // 2  # mostly prompt: the head is skipped there
+
+    def loss_and_gradients(compute):
+        torch.manual_seed(0)
+        model = get_peft_model(
+            LlamaForCausalLM.from_pretrained(str(tiny_model_dir)),
+            LoraConfig(task_type="CAUSAL_LM", r=4, lora_alpha=8, lora_dropout=0.0, target_modules=["q_proj", "v_proj"]),
+        )
+        for name, parameter in model.named_parameters():  # LoRA's B starts at zero; make the gradients non-trivial
+            if "lora_B" in name:
+                torch.nn.init.normal_(parameter, std=0.1)
+        loss = compute(model)
+        loss.backward()
+        return loss.item(), {n: p.grad.clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    reference_loss, reference_gradients = loss_and_gradients(lambda model: model(**batch).loss)
+    loss, gradients = loss_and_gradients(lambda model: finetune.causal_lm_loss(model, batch))
+    assert loss == pytest.approx(reference_loss, rel=1e-5)
+    assert gradients.keys() == reference_gradients.keys() and len(gradients) > 0
+    for name, gradient in gradients.items():
+        assert torch.allclose(gradient, reference_gradients[name], rtol=1e-4, atol=1e-6), name
