@@ -45,6 +45,12 @@ const UNDECIDED: SqlCondition = { sql: '1 = 1', parameters: [], exact: false };
 
 type Scalar = string | number | boolean | null;
 
+/** What a condition is compiled for: the database's SQL dialect and the project (`entity/project`) queried. */
+export interface PlanContext {
+  dialect: SqlDialect;
+  project: string;
+}
+
 function fieldOf(operand: unknown): string | undefined {
   const path = (operand as { $getField?: unknown } | null)?.$getField;
   return typeof path === 'string' ? path : undefined;
@@ -66,10 +72,11 @@ function attributeKey(field: string): string | undefined {
     : undefined;
 }
 
-function attributeEquals(key: string, values: string[]): SqlCondition {
+/** Calls with an attribute among values: a lookup in the attribute index, which then drives the query (no row scan). */
+function attributeEquals(key: string, values: string[], context: PlanContext): SqlCondition {
   return {
-    sql: `EXISTS (SELECT 1 FROM call_attributes a WHERE a.project = c.project AND a.call_id = c.id AND a.attribute_key = ? AND a.attribute_value IN (${values.map(() => '?').join(', ')}))`,
-    parameters: [key, ...values],
+    sql: `c.id IN (SELECT a.call_id FROM call_attributes a WHERE a.project = ? AND a.attribute_key = ? AND a.attribute_value IN (${values.map(() => '?').join(', ')}))`,
+    parameters: [context.project, key, ...values],
     exact: true,
   };
 }
@@ -97,7 +104,7 @@ function any(parts: SqlCondition[]): SqlCondition {
  * call_attributes holds each scalar leaf as its string, so equality is a string comparison. Every leaf is NULL-safe
  * (never SQL NULL), so `NOT` means what the evaluator's `$not` means.
  */
-function equals(field: string, literal: Scalar): SqlCondition {
+function equals(field: string, literal: Scalar, context: PlanContext): SqlCondition {
   const column = COLUMNS[field];
   if (column) {
     if (literal === null)
@@ -106,16 +113,16 @@ function equals(field: string, literal: Scalar): SqlCondition {
   }
   const key = attributeKey(field);
   // Attributes are never null (the trace server stores a null attribute as its JSON text).
-  if (key !== undefined) return literal === null ? NEVER : attributeEquals(key, [String(literal)]);
+  if (key !== undefined) return literal === null ? NEVER : attributeEquals(key, [String(literal)], context);
   return UNDECIDED;
 }
 
-function greater(field: string, literal: Scalar, inclusive: boolean, dialect: SqlDialect): SqlCondition {
+function greater(field: string, literal: Scalar, inclusive: boolean, context: PlanContext): SqlCondition {
   const column = COLUMNS[field];
   if (!column) return UNDECIDED;
   // The evaluator orders strings with strings only (by code unit: PostgreSQL must compare bytes, not by locale).
   if (typeof literal !== 'string') return NEVER;
-  const collated = dialect === 'postgres' ? `${column.column} COLLATE "C"` : column.column;
+  const collated = context.dialect === 'postgres' ? `${column.column} COLLATE "C"` : column.column;
   return {
     sql: `${column.column} IS NOT NULL AND ${collated} ${inclusive ? '>=' : '>'} ?`,
     parameters: [literal],
@@ -123,7 +130,7 @@ function greater(field: string, literal: Scalar, inclusive: boolean, dialect: Sq
   };
 }
 
-function contains(spec: unknown, dialect: SqlDialect): SqlCondition {
+function contains(spec: unknown, context: PlanContext): SqlCondition {
   const { input, substr, case_insensitive } = (spec ?? {}) as {
     input?: unknown;
     substr?: unknown;
@@ -134,25 +141,25 @@ function contains(spec: unknown, dialect: SqlDialect): SqlCondition {
   const column = field === undefined ? undefined : COLUMNS[field];
   // Case folding differs between JavaScript and SQL for non-ASCII text: case-insensitive search is left to the evaluator.
   if (!column || !literal || typeof literal.value !== 'string' || case_insensitive) return UNDECIDED;
-  const position = dialect === 'sqlite' ? `instr(${column.column}, ?)` : `strpos(${column.column}, ?)`;
+  const position = context.dialect === 'sqlite' ? `instr(${column.column}, ?)` : `strpos(${column.column}, ?)`;
   return { sql: `${column.column} IS NOT NULL AND ${position} > 0`, parameters: [literal.value], exact: true };
 }
 
 /** A `$expr` operation as a SQL condition over `calls c`; throws the evaluator's 422 for a malformed one. */
-export function compileExpression(expression: unknown, dialect: SqlDialect): SqlCondition {
+export function compileExpression(expression: unknown, context: PlanContext): SqlCondition {
   checkExpression(expression);
-  return compile(expression as Record<string, unknown>, dialect);
+  return compile(expression as Record<string, unknown>, context);
 }
 
-function compile(expression: Record<string, unknown>, dialect: SqlDialect): SqlCondition {
+function compile(expression: Record<string, unknown>, context: PlanContext): SqlCondition {
   const [operator, operands] = Object.entries(expression)[0]!;
   switch (operator) {
     case '$and':
-      return all((operands as Record<string, unknown>[]).map((item) => compile(item, dialect)));
+      return all((operands as Record<string, unknown>[]).map((item) => compile(item, context)));
     case '$or':
-      return any((operands as Record<string, unknown>[]).map((item) => compile(item, dialect)));
+      return any((operands as Record<string, unknown>[]).map((item) => compile(item, context)));
     case '$not': {
-      const inner = compile((operands as Record<string, unknown>[])[0]!, dialect);
+      const inner = compile((operands as Record<string, unknown>[])[0]!, context);
       // The complement of a superset is not a superset of the complement: only an exact condition can be negated.
       return inner.exact ? { sql: `NOT (${inner.sql})`, parameters: inner.parameters, exact: true } : UNDECIDED;
     }
@@ -160,7 +167,7 @@ function compile(expression: Record<string, unknown>, dialect: SqlDialect): SqlC
       const [left, right] = operands as [unknown, unknown];
       const field = fieldOf(left) ?? fieldOf(right);
       const literal = literalOf(right) ?? literalOf(left);
-      return field !== undefined && literal ? equals(field, literal.value) : UNDECIDED;
+      return field !== undefined && literal ? equals(field, literal.value, context) : UNDECIDED;
     }
     case '$in': {
       const [left, items] = operands as [unknown, unknown[]];
@@ -168,29 +175,47 @@ function compile(expression: Record<string, unknown>, dialect: SqlDialect): SqlC
       if (field === undefined) return UNDECIDED;
       const literals = items.map(literalOf);
       if (literals.some((literal) => literal === undefined)) return UNDECIDED;
-      return any(literals.map((literal) => equals(field, literal!.value)));
+      return any(literals.map((literal) => equals(field, literal!.value, context)));
     }
     case '$gt':
     case '$gte': {
       const [left, right] = operands as [unknown, unknown];
       const field = fieldOf(left);
       const literal = literalOf(right);
-      return field !== undefined && literal ? greater(field, literal.value, operator === '$gte', dialect) : UNDECIDED;
+      return field !== undefined && literal ? greater(field, literal.value, operator === '$gte', context) : UNDECIDED;
     }
     case '$contains':
-      return contains(operands, dialect);
+      return contains(operands, context);
     default:
       // $literal, $getField or $convert used as a condition: rare enough to leave to the evaluator.
       return UNDECIDED;
   }
 }
 
-function inList(column: string, values: string[], dialect: SqlDialect): SqlCondition {
-  return { sql: `${column} IN (${jsonArrayElements(dialect)})`, parameters: [JSON.stringify(values)], exact: true };
+function inList(column: string, values: string[], context: PlanContext): SqlCondition {
+  return {
+    sql: `${column} IN (${jsonArrayElements(context.dialect)})`,
+    parameters: [JSON.stringify(values)],
+    exact: true,
+  };
+}
+
+/**
+ * Op names starting with a prefix that ends in ":". SQLite compares bytes, so the prefix is a range the
+ * (project, op_name) index serves: [prefix, prefix with its ":" raised to ";"). PostgreSQL's collation need not
+ * order by bytes, so there it is a substring test.
+ */
+function opNamePrefix(prefix: string, context: PlanContext): SqlCondition {
+  // substr counts characters, JavaScript code units: they differ only past the Basic Multilingual Plane.
+  const exact = !/[\uD800-\uDFFF]/.test(prefix);
+  if (context.dialect === 'sqlite') {
+    return { sql: 'c.op_name >= ? AND c.op_name < ?', parameters: [prefix, `${prefix.slice(0, -1)};`], exact: true };
+  }
+  return { sql: 'substr(c.op_name, 1, ?) = ?', parameters: [prefix.length, prefix], exact };
 }
 
 /** The structured `filter` of a calls query as SQL (the ref filters only narrow: refs are found in memory). */
-export function compileFilter(filter: CallsFilter, dialect: SqlDialect): SqlCondition {
+export function compileFilter(filter: CallsFilter, context: PlanContext): SqlCondition {
   if (!filter) return ALWAYS;
   const parts: SqlCondition[] = [];
   if (filter.op_names) {
@@ -198,26 +223,24 @@ export function compileFilter(filter: CallsFilter, dialect: SqlDialect): SqlCond
     const prefixes = filter.op_names.filter((name) => name.endsWith(':*')).map((name) => name.slice(0, -1));
     parts.push(
       any([
-        ...(exactNames.length > 0 ? [inList('c.op_name', exactNames, dialect)] : []),
+        ...(exactNames.length > 0 ? [inList('c.op_name', exactNames, context)] : []),
         // `…/op/<name>:*` is every version of an op: the names that start with `…/op/<name>:`.
-        ...prefixes.map((prefix) => ({
-          sql: 'substr(c.op_name, 1, ?) = ?',
-          parameters: [prefix.length, prefix],
-          // substr counts characters, JavaScript code units: they differ only past the Basic Multilingual Plane.
-          exact: !/[\uD800-\uDFFF]/.test(prefix),
-        })),
+        ...prefixes.map((prefix) => opNamePrefix(prefix, context)),
       ]),
     );
   }
-  if (filter.call_ids) parts.push(inList('c.id', filter.call_ids, dialect));
-  if (filter.trace_ids) parts.push(inList('c.trace_id', filter.trace_ids, dialect));
-  if (filter.parent_ids) parts.push(inList('c.parent_id', filter.parent_ids, dialect));
+  if (filter.call_ids) parts.push(inList('c.id', filter.call_ids, context));
+  if (filter.trace_ids) parts.push(inList('c.trace_id', filter.trace_ids, context));
+  if (filter.parent_ids) parts.push(inList('c.parent_id', filter.parent_ids, context));
   if (filter.trace_roots_only) parts.push({ sql: 'c.parent_id IS NULL', parameters: [], exact: true });
   if (filter.wb_run_ids) {
     parts.push(
       filter.wb_run_ids.length === 0
         ? NEVER
-        : { ...attributeEquals('wandb-run-id', filter.wb_run_ids), exact: false /* only a string attribute counts */ },
+        : {
+            ...attributeEquals('wandb-run-id', filter.wb_run_ids, context),
+            exact: false /* only a string attribute counts */,
+          },
     );
   }
   if (filter.wb_user_ids && filter.wb_user_ids.length > 0) parts.push(NEVER);
@@ -228,7 +251,7 @@ export function compileFilter(filter: CallsFilter, dialect: SqlDialect): SqlCond
     if (!refs) continue;
     // A ref is stored as a JSON string somewhere in the value: its text narrows the rows, the evaluator decides.
     const position = (text: string): SqlCondition => ({
-      sql: dialect === 'sqlite' ? `instr(${column}, ?) > 0` : `strpos(${column}, ?) > 0`,
+      sql: context.dialect === 'sqlite' ? `instr(${column}, ?) > 0` : `strpos(${column}, ?) > 0`,
       parameters: [text],
       exact: false,
     });

@@ -539,9 +539,9 @@ export class WeaveTraceServer {
 
   private planCallsQuery(request: z.infer<typeof callsQueryStatsRequest>) {
     const scope = parseProjectId(request.project_id);
-    const dialect = this.store.database.dialect;
-    const filter = compileFilter(request.filter, dialect);
-    const query = request.query ? compileExpression(request.query.$expr, dialect) : undefined;
+    const context = { dialect: this.store.database.dialect, project: `${scope.entity}/${scope.project}` };
+    const filter = compileFilter(request.filter, context);
+    const query = request.query ? compileExpression(request.query.$expr, context) : undefined;
     const condition = {
       sql: query ? `(${filter.sql}) AND (${query.sql})` : filter.sql,
       parameters: [...filter.parameters, ...(query?.parameters ?? [])],
