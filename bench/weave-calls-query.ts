@@ -23,7 +23,8 @@ import { readField } from '../lib/weave-server/query-expression';
 
 const ENTITY = 'bench';
 const PROJECT = 'calls';
-const TOKEN = 'bench-token-0123456789-abcdefghijklmnopqrstuvwxyz';
+// 40+ characters without "-": what `weft serve` asks of a token wandb clients can use (else it warns on stderr).
+const TOKEN = crypto.randomBytes(20).toString('hex');
 const repositoryRoot = path.resolve(__dirname, '..');
 
 function argument(name: string, fallback: string): string {
@@ -67,8 +68,8 @@ async function baselineQueryCalls(store: LineageStore, body: unknown): Promise<u
 }
 
 /** The baseline as a server process: the same routes, answered the old way. */
-async function runBaselineServer(lineageUrl: string): Promise<void> {
-  const store = await openLineageStore(lineageUrl);
+async function runBaselineServer(lineageUrl: string, blobDirectory: string): Promise<void> {
+  const store = await openLineageStore(lineageUrl, { blobDirectory });
   const server = http.createServer((request, response) => {
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
@@ -152,9 +153,13 @@ async function startServer(
           env: { ...process.env, WEFT_SERVE_TOKEN: TOKEN, WEFT_LINEAGE_URL: lineageUrl, WEFT_HOME: home },
           stdio: ['ignore', 'pipe', 'inherit'],
         })
-      : spawn(process.execPath, ['--import', 'tsx', __filename, '--baseline-server', lineageUrl], {
-          stdio: ['ignore', 'pipe', 'inherit'],
-        });
+      : spawn(
+          process.execPath,
+          ['--import', 'tsx', __filename, '--baseline-server', lineageUrl, '--blobs', path.join(home, 'blobs')],
+          {
+            stdio: ['ignore', 'pipe', 'inherit'],
+          },
+        );
   const url = await new Promise<string>((resolve, reject) => {
     let text = '';
     child.stdout!.on('data', (chunk: Buffer) => {
@@ -265,7 +270,7 @@ async function main(): Promise<void> {
       { name: 'calls/query, no filter, limit 1', route: '/calls/query', body: { project_id: projectId, limit: 1 } },
       { name: 'calls/query, op + attribute filter, newest 100', route: '/calls/query', body: filtered },
       {
-        name: 'calls/stream_query, page at offset 90000 (1000)',
+        name: `calls/stream_query, 1000 at offset ${Math.max(0, callCount - 10_000)}`,
         route: '/calls/stream_query',
         body: { project_id: projectId, offset: Math.max(0, callCount - 10_000), limit: 1000 },
       },
@@ -302,7 +307,7 @@ async function main(): Promise<void> {
 }
 
 if (process.argv.includes('--baseline-server')) {
-  void runBaselineServer(argument('baseline-server', ''));
+  void runBaselineServer(argument('baseline-server', ''), argument('blobs', ''));
 } else {
   main().catch((error: unknown) => {
     process.stderr.write(`${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
