@@ -86,7 +86,7 @@ export function storageFullOr(error: unknown, where: string): unknown {
   const code = (error as NodeJS.ErrnoException | null)?.code;
   if (code !== 'ENOSPC' && code !== 'EDQUOT') return error;
   return new StorageFullError(
-    `The disk holding ${where} is full (${code}); nothing half-written was kept. Free space there and run the command again (a running pipeline retries by itself).`,
+    `The disk holding ${where} is full (${code}); nothing half-written was kept. Free space there and run the command again (a pipeline step retries it for a few minutes first, then fails with this message).`,
     { cause: error },
   );
 }

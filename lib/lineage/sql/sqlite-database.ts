@@ -123,7 +123,7 @@ export class SqliteDatabase implements SqlDatabase {
       } catch (error) {
         if ((error as { code?: string }).code === 'SQLITE_FULL') {
           throw new StorageFullError(
-            `The disk holding the SQLite lineage store ${this.filePath} is full; the transaction was rolled back. Free space there and run the command again (a running pipeline retries by itself).`,
+            `The disk holding the SQLite lineage store ${this.filePath} is full; the transaction was rolled back. Free space there and run the command again (a pipeline step retries it for a few minutes first, then fails with this message).`,
             { cause: error },
           );
         }
