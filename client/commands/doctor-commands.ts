@@ -4,6 +4,9 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../../lib/config/config';
 import { checkCudaProvider } from '../../lib/inference';
+import { temporalTarget } from '../../lib/temporal/connection';
+import { reachable } from '../../lib/temporal/stack';
+import { readUpStatus, type UpStatus } from '../../lib/temporal/supervisor';
 import { findTemporalCli } from '../../lib/temporal/temporal-cli';
 import { printJson } from '../output';
 
@@ -32,13 +35,58 @@ function trainerDevices(python: string): { torch: string; cuda: boolean; devices
   }
 }
 
+/** The Temporal server (does it answer?) and, while `weft up` runs, its workers: restarts and any down now. */
+async function stackChecks(home: string): Promise<Check[]> {
+  const target = temporalTarget();
+  const up = readUpStatus(home);
+  const checks: Check[] = [];
+  if (await reachable(target)) {
+    checks.push({ name: 'temporal', status: 'ok', detail: `the server at ${target.address} answers` });
+  } else if (up) {
+    checks.push({
+      name: 'temporal',
+      status: 'fail',
+      detail: `weft up (pid ${up.pid}) uses the server at ${up.temporal.address}, which ${up.temporal.state === 'down' ? `${up.temporal.detail ?? 'does not answer'} (since ${up.temporal.since})` : 'does not answer'}: workers cannot poll; restart weft up`,
+    });
+  } else {
+    checks.push({
+      name: 'temporal',
+      // Without TEMPORAL_ADDRESS, commands start the embedded server themselves.
+      status: target.explicit ? 'fail' : 'warn',
+      detail: target.explicit
+        ? `no answer from ${target.address} (TEMPORAL_ADDRESS): check the address and that the server is up`
+        : `no server at ${target.address}: weft up starts one (other commands start it for their own duration)`,
+    });
+  }
+  if (up) {
+    const down = up.workers.filter((worker) => worker.state !== 'running');
+    const restarted = up.workers.filter((worker) => worker.restarts > 0);
+    const name = (worker: UpStatus['workers'][number]) =>
+      `${worker.kind}${worker.instance ? `-${worker.instance}` : ''}`;
+    const details = up.workers.map(
+      (worker) =>
+        `${name(worker)} ${worker.state === 'running' ? `pid ${worker.pid}` : 'DOWN, restarting'}` +
+        (worker.restarts > 0
+          ? `, restarted ${worker.restarts}× (last: ${worker.lastExit?.reason} at ${worker.lastExit?.at})`
+          : ''),
+    );
+    checks.push({
+      name: 'workers',
+      status: down.length > 0 ? 'fail' : restarted.length > 0 ? 'warn' : 'ok',
+      detail: `weft up (pid ${up.pid}): ${details.join('; ') || 'no workers of its own (they run elsewhere)'}`,
+    });
+  }
+  return checks;
+}
+
 /** `weft doctor`: what this host can run, and for each thing it cannot, what to do. */
 export function registerDoctorCommands(program: Command): void {
   program
     .command('doctor')
     .description(
       'Check this host: built models, the Temporal CLI, the trainer, and (with WEFT_EXECUTION_PROVIDER=cuda) whether\n' +
-        'onnxruntime runs on the GPU — naming the missing library when it cannot. Exits 1 when a check fails.',
+        'onnxruntime runs on the GPU — naming the missing library when it cannot; whether the Temporal server answers,\n' +
+        "and while weft up runs, its workers' restarts. Exits 1 when a check fails.",
     )
     .option('--json', 'print one JSON object: the checks and the CUDA report')
     .action(async (options: { json?: boolean }) => {
@@ -92,6 +140,7 @@ export function registerDoctorCommands(program: Command): void {
               detail: `torch ${trainer.torch} at ${config.python}; ${trainer.cuda ? `${trainer.devices} CUDA device(s)` : 'no CUDA device: fine-tunes run on CPU'}`,
             },
       );
+      checks.push(...(await stackChecks(config.home)));
       const failed = checks.some((check) => check.status === 'fail');
       if (options.json) printJson({ ok: !failed, executionProvider: config.executionProvider, checks, cuda });
       else {

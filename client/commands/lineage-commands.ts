@@ -7,7 +7,9 @@ import {
   parseRegistryPath,
   type LineageStore,
 } from '../../lib/lineage';
+import { closeRunsOfClosedWorkflows } from '../../lib/temporal/run-reaper';
 import { printJson, printTable } from '../output';
+import { connectClient } from '../temporal-client';
 import { lineageStoreOptions } from '../../lib/services';
 
 /** Opens the store named by the configuration for one command and always closes it. */
@@ -48,7 +50,7 @@ function addScope(command: Command): Command {
     .option('--json', 'print JSON instead of a table');
 }
 
-/** `weft registry`, `weft artifacts`, `weft objects`, `weft lineage`, `weft calls`: read the lineage store. */
+/** `weft registry`, `weft artifacts`, `weft objects`, `weft lineage`, `weft calls`: read the lineage store; `weft reap` closes runs. */
 export function registerLineageCommands(program: Command): void {
   const registry = program
     .command('registry')
@@ -302,4 +304,31 @@ export function registerLineageCommands(program: Command): void {
       );
     },
   );
+
+  program
+    .command('reap')
+    .description(
+      'Close the lineage runs whose workflow has ended without closing them (failed or timed out → failed, cancelled or\n' +
+        'terminated → killed): what the orchestrator worker does every minute, now — e.g. when no worker runs.',
+    )
+    .option('--json', 'print the closed runs as JSON')
+    .action(async (options: JsonOption) => {
+      const reaped = await withLineageStore(async (store) => {
+        const { client, close } = await connectClient();
+        try {
+          return await closeRunsOfClosedWorkflows(store, client);
+        } finally {
+          await close();
+        }
+      });
+      if (options.json) return printJson(reaped);
+      if (reaped.length === 0) {
+        process.stdout.write('No open lineage run belongs to an ended workflow.\n');
+        return;
+      }
+      printTable(
+        ['run', 'workflow', 'workflow status', 'run state'],
+        reaped.map((run) => [run.runId, run.workflowId, run.workflowStatus.toLowerCase(), run.state]),
+      );
+    });
 }

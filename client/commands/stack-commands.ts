@@ -1,6 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfig } from '../../lib/config/config';
 import { ensureStack, type RunningStack } from '../../lib/temporal/stack';
+import { superviseStack } from '../../lib/temporal/supervisor';
 
 export interface StackUseOptions {
   /** Echo worker log lines to stderr (weft up does). */
@@ -8,6 +9,8 @@ export interface StackUseOptions {
   /** One gpu worker per GPU ordinal (weft up --gpus 0,1). */
   gpuDevices?: number[];
   quiet?: boolean;
+  /** Restart dead workers with backoff and report a dead Temporal server, keeping WEFT_HOME/up.json for `weft doctor` (weft up does). */
+  supervise?: boolean;
 }
 
 /**
@@ -26,8 +29,12 @@ export async function withStack<T>(options: StackUseOptions, body: (stack: Runni
     onStatus: say,
     onLine: options.echoWorkers ? (kind, line) => process.stderr.write(`[${kind}] ${line}\n`) : undefined,
   });
+  // Events of the supervisor are printed even with --quiet / --json: they are what went wrong.
+  const supervisor = options.supervise
+    ? superviseStack(stack, { home: config.home, onEvent: (message) => process.stderr.write(`${message}\n`) })
+    : undefined;
   let stopping: Promise<void> | undefined;
-  const stopOnce = () => (stopping ??= stack.stop());
+  const stopOnce = () => (stopping ??= (supervisor?.stop() ?? Promise.resolve()).then(() => stack.stop()));
   const onSignal = (signal: NodeJS.Signals) => {
     say(`\n${signal}: stopping what this command started…`);
     void stopOnce().then(() => process.exit(signal === 'SIGINT' ? 130 : signal === 'SIGHUP' ? 129 : 143));
@@ -55,7 +62,8 @@ export function registerStackCommands(program: Command): void {
     .command('up')
     .description(
       'Start the embedded stack: Temporal dev server (SQLite in WEFT_HOME, Web UI on 8233) and the orchestrator, ' +
-        'gpu and registry workers. Uses a reachable server instead when one is there. Ctrl-C stops everything it started.',
+        'gpu and registry workers. Uses a reachable server instead when one is there. Ctrl-C stops everything it started.\n' +
+        'A worker that dies is restarted with backoff; a Temporal server that stops answering is reported (see weft doctor).',
     )
     .option('--json', 'print the addresses as JSON once ready')
     .option('--quiet', 'do not echo worker logs')
@@ -71,7 +79,7 @@ export function registerStackCommands(program: Command): void {
         }
         return ordinal;
       });
-      await withStack({ echoWorkers: !options.quiet && !options.json, gpuDevices }, async (stack) => {
+      await withStack({ echoWorkers: !options.quiet && !options.json, gpuDevices, supervise: true }, async (stack) => {
         const ready = {
           temporalAddress: stack.address,
           namespace: stack.namespace,

@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import { Transform } from 'node:stream';
-import { CorruptBlobError, InvalidValueError, NotFoundError } from './errors';
+import { CorruptBlobError, InvalidValueError, NotFoundError, storageFullOr } from './errors';
 
 /**
  * Content-addressed files under one folder, named by SHA-256. Every write goes to a temporary file
@@ -28,8 +28,14 @@ export class BlobStore {
     if (!fs.existsSync(target)) {
       await fs.promises.mkdir(path.dirname(target), { recursive: true });
       const temporary = this.temporaryPath(path.dirname(target));
-      await fs.promises.writeFile(temporary, bytes);
-      await fs.promises.rename(temporary, target);
+      try {
+        await fs.promises.writeFile(temporary, bytes);
+        await fs.promises.rename(temporary, target);
+      } catch (error) {
+        // A full disk leaves a partial temporary file: remove it, so the space it took comes back.
+        await fs.promises.rm(temporary, { force: true });
+        throw storageFullOr(error, `the blob store ${this.root}`);
+      }
     }
     return { digest, size: bytes.byteLength };
   }
@@ -68,7 +74,7 @@ export class BlobStore {
       return { digest, size };
     } catch (error) {
       await fs.promises.rm(temporary, { force: true });
-      throw error;
+      throw storageFullOr(error, `the blob store ${this.root}`);
     }
   }
 
@@ -120,7 +126,7 @@ export class BlobStore {
       await fs.promises.rename(temporary, destination);
     } catch (error) {
       await fs.promises.rm(temporary, { force: true });
-      throw error;
+      throw storageFullOr(error, path.dirname(destination));
     }
   }
 }

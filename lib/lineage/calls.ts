@@ -4,7 +4,7 @@ import { runOnce } from './idempotency';
 import type { ObjectStore } from './objects';
 import { formatRef, parseRefOfKind, validateName } from './refs';
 import { newId, parseJson, resolveProject, timestamp, type StoreContext } from './store-context';
-import type { SqlExecutor } from './sql/sql-database';
+import type { SqlExecutor, SqlValue } from './sql/sql-database';
 
 /** A call attribute: a scalar, or a nested record of them (the weave SDK writes `weave: { source, client_version }`). */
 export type CallAttributeValue = string | number | boolean | { [key: string]: CallAttributeValue };
@@ -61,6 +61,24 @@ export interface CallQuery {
   /** Exclusive upper bound on startedAt (ISO-8601). */
   startedBefore?: string;
   limit?: number;
+}
+
+/**
+ * Calls chosen by a SQL condition over `calls c` (its columns: project, id, op_name, display_name, trace_id, parent_id,
+ * started_at, ended_at, inputs_json, output_json, attributes_json, summary_json, exception; attributes indexed in
+ * `call_attributes`). For query languages translated to SQL elsewhere (the Weave trace server's calls query).
+ */
+export interface CallSelection {
+  entity?: string;
+  project?: string;
+  /** A boolean SQL expression over `c`, with `?` placeholders. */
+  condition: string;
+  parameters: readonly SqlValue[];
+  /** ORDER BY expressions over `c` (each with its direction); the caller makes the order total. */
+  orderBy: string;
+  orderParameters: readonly SqlValue[];
+  limit: number;
+  offset?: number;
 }
 
 export interface FeedbackInput {
@@ -355,6 +373,28 @@ export class CallStore {
       parameters,
     );
     return rows.map((row) => this.toRecord(row));
+  }
+
+  /** One page of the calls a selection chooses, in its order: at most `limit` rows are read into memory. */
+  async select(selection: CallSelection): Promise<CallRecord[]> {
+    const { key } = resolveProject(this.context, selection.entity, selection.project);
+    if (!Number.isInteger(selection.limit) || selection.limit < 1 || selection.limit > 100_000)
+      throw new InvalidValueError('The call selection limit must be an integer from 1 to 100000.');
+    const rows = await this.context.database.query<CallRow>(
+      `SELECT c.* FROM calls c WHERE c.project = ? AND (${selection.condition}) ORDER BY ${selection.orderBy} LIMIT ? OFFSET ?`,
+      [key, ...selection.parameters, ...selection.orderParameters, selection.limit, selection.offset ?? 0],
+    );
+    return rows.map((row) => this.toRecord(row));
+  }
+
+  /** How many calls of the project a condition (as in `select`) chooses, counted in the database. */
+  async count(selection: Pick<CallSelection, 'entity' | 'project' | 'condition' | 'parameters'>): Promise<number> {
+    const { key } = resolveProject(this.context, selection.entity, selection.project);
+    const [row] = await this.context.database.query<{ count: number | string }>(
+      `SELECT COUNT(*) AS count FROM calls c WHERE c.project = ? AND (${selection.condition})`,
+      [key, ...selection.parameters],
+    );
+    return Number(row!.count);
   }
 
   /** Attaches feedback (a score, a note) to a call. */

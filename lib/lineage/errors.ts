@@ -72,3 +72,21 @@ export class StoreUnavailableError extends LineageError {
 export class StoreConfigurationError extends LineageError {
   readonly retryable = false;
 }
+
+/**
+ * The disk under the store is full (ENOSPC) or over quota (EDQUOT). Retryable: once space is freed the same call
+ * succeeds, so a Temporal activity waits and resumes; nothing half-written is kept under a final name.
+ */
+export class StorageFullError extends LineageError {
+  readonly retryable = true;
+}
+
+/** ENOSPC / EDQUOT as a StorageFullError naming where; any other error unchanged. */
+export function storageFullOr(error: unknown, where: string): unknown {
+  const code = (error as NodeJS.ErrnoException | null)?.code;
+  if (code !== 'ENOSPC' && code !== 'EDQUOT') return error;
+  return new StorageFullError(
+    `The disk holding ${where} is full (${code}); nothing half-written was kept. Free space there and run the command again (a pipeline step retries it for a few minutes first, then fails with this message).`,
+    { cause: error },
+  );
+}

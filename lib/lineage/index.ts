@@ -49,6 +49,15 @@ export type {
   PromoteRequest,
 } from './registry';
 export type { Run, RunState, CreateRunInput } from './runs';
-export type { CallInput, CallRecord, CallQuery, FeedbackInput, Feedback, CallAttributeValue } from './calls';
+export type {
+  CallInput,
+  CallRecord,
+  CallQuery,
+  CallSelection,
+  FeedbackInput,
+  Feedback,
+  CallAttributeValue,
+} from './calls';
 export type { LineageGraph, LineageNode, LineageEdge, WalkOptions } from './lineage-graph';
-export type { SqlDatabase, SqlExecutor, SqlTransaction, SqlDialect } from './sql/sql-database';
+export type { SqlDatabase, SqlExecutor, SqlTransaction, SqlDialect, SqlValue } from './sql/sql-database';
+export { jsonArrayElements } from './sql/sql-database';

@@ -27,6 +27,8 @@ export interface WorkerProcess {
   kind: WorkerKind;
   process: ChildProcess;
   logFile: string;
+  /** How it was started: a restart starts it again the same way. */
+  options: StartWorkerOptions;
   stop(graceMilliseconds?: number): Promise<void>;
 }
 
@@ -89,7 +91,7 @@ export function startWorkerProcess(kind: WorkerKind, options: StartWorkerOptions
         if (!ready && line.startsWith(workerReadyMarker)) {
           ready = true;
           clearTimeout(timer);
-          resolve({ kind, process: child, logFile, stop: (grace) => stopProcess(child, grace) });
+          resolve({ kind, process: child, logFile, options, stop: (grace) => stopProcess(child, grace) });
         }
       }
     };
@@ -142,7 +144,8 @@ export interface EnsureStackOptions {
   onStatus?: (message: string) => void;
 }
 
-async function reachable(target: TemporalTarget): Promise<boolean> {
+/** True when the Temporal server answers a system-info call within a second and a half. */
+export async function reachable(target: TemporalTarget): Promise<boolean> {
   try {
     const connection = await Connection.connect({ ...target.connectionOptions, connectTimeout: 1500 });
     try {

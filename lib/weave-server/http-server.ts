@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import { pipeline } from 'node:stream/promises';
 import http from 'node:http';
+import { Readable } from 'node:stream';
 import type { AddressInfo } from 'node:net';
 import { type z, type ZodType } from 'zod';
 import { LineageError, type LineageStore } from '../lineage';
@@ -69,7 +70,8 @@ export interface RunningWeaveServer {
 
 type Reply =
   | { kind: 'json'; body: unknown; status?: number }
-  | { kind: 'jsonl'; lines: unknown[] }
+  /** A body written piece by piece as `chunks` yields, with backpressure (a large answer is never held whole). */
+  | { kind: 'stream'; contentType: string; chunks: AsyncIterable<string> }
   | { kind: 'bytes'; body: Buffer }
   | { kind: 'file'; path: string; size: number };
 type Handler = (request: IncomingBody) => Promise<Reply>;
@@ -215,17 +217,35 @@ function buildRoutes(
     return json(await traceServer.readCall(body.project_id, body.id));
   });
   post('/call/update', async (request) => json(await traceServer.updateCall(validated(callUpdateRequest, request))));
-  post('/calls/stream_query', async (request) => ({
-    kind: 'jsonl',
-    lines: await traceServer.queryCalls(validated(callsQueryRequest, request)),
-  }));
-  post('/calls/query', async (request) =>
-    json({ calls: await traceServer.queryCalls(validated(callsQueryRequest, request)) }),
-  );
-  post('/calls/query_stats', async (request) => {
-    const body = validated(callsQueryStatsRequest, request);
-    return json({ count: (await traceServer.queryCalls(body)).length });
+  post('/calls/stream_query', async (request) => {
+    const pages = await traceServer.queryCalls(validated(callsQueryRequest, request));
+    return {
+      kind: 'stream',
+      contentType: 'application/jsonl',
+      chunks: (async function* () {
+        for await (const page of pages) yield page.map((call) => `${JSON.stringify(call)}\n`).join('');
+      })(),
+    };
   });
+  post('/calls/query', async (request) => {
+    const pages = await traceServer.queryCalls(validated(callsQueryRequest, request));
+    return {
+      kind: 'stream',
+      contentType: 'application/json',
+      chunks: (async function* () {
+        let separator = '';
+        yield '{"calls":[';
+        for await (const page of pages) {
+          yield separator + page.map((call) => JSON.stringify(call)).join(',');
+          separator = ',';
+        }
+        yield ']}';
+      })(),
+    };
+  });
+  post('/calls/query_stats', async (request) =>
+    json({ count: await traceServer.countCalls(validated(callsQueryStatsRequest, request)) }),
+  );
   post('/obj/create', async (request) =>
     json(await traceServer.publishObject(validated(objectCreateRequest, request))),
   );
@@ -448,9 +468,9 @@ function readBody(request: http.IncomingMessage, limit: number): Promise<Buffer>
 async function send(response: http.ServerResponse, reply: Reply): Promise<void> {
   if (reply.kind === 'json') {
     response.writeHead(reply.status ?? 200, { 'content-type': 'application/json' }).end(JSON.stringify(reply.body));
-  } else if (reply.kind === 'jsonl') {
-    response.writeHead(200, { 'content-type': 'application/jsonl' });
-    response.end(reply.lines.map((line) => `${JSON.stringify(line)}\n`).join(''));
+  } else if (reply.kind === 'stream') {
+    response.writeHead(200, { 'content-type': reply.contentType });
+    await pipeline(Readable.from(reply.chunks), response);
   } else if (reply.kind === 'bytes') {
     response.writeHead(200, { 'content-type': 'application/octet-stream' }).end(reply.body);
   } else {

@@ -123,3 +123,65 @@ export function matchesQuery(query: { $expr: Record<string, unknown> } | null | 
   if (!query) return true;
   return evaluate(query.$expr, record) === true;
 }
+
+const CONVERT_TARGETS = new Set(['double', 'int', 'string', 'bool', 'exists']);
+
+/**
+ * Checks a whole expression's operators and shapes without a record, so a bad query is a 422 even when no call
+ * is ever evaluated (`evaluate` stops early in `$and`/`$or` and sees nothing when nothing matches).
+ */
+export function checkExpression(expression: unknown): void {
+  if (expression === null || typeof expression !== 'object' || Array.isArray(expression)) {
+    fail(`A query operand must be an object such as {"$getField": "op_name"}; got ${JSON.stringify(expression)}.`);
+  }
+  const entries = Object.entries(expression as Expression);
+  if (entries.length !== 1) fail(`A query operation has exactly one operator; got ${JSON.stringify(expression)}.`);
+  const [operator, operands] = entries[0]!;
+  switch (operator) {
+    case '$literal':
+      return;
+    case '$getField':
+      if (typeof operands !== 'string') fail('$getField takes a field path such as "attributes.weave.source".');
+      return;
+    case '$convert': {
+      const spec = operands as { input?: unknown; to?: unknown };
+      checkExpression(spec?.input);
+      if (!CONVERT_TARGETS.has(String(spec?.to))) {
+        fail(`$convert to "${String(spec?.to)}" is not supported; use double, string, int, bool or exists.`);
+      }
+      return;
+    }
+    case '$and':
+    case '$or':
+      if (!Array.isArray(operands)) fail(`${operator} takes a list of operations.`);
+      operands.forEach(checkExpression);
+      return;
+    case '$not':
+      if (!Array.isArray(operands) || operands.length !== 1) fail('$not takes a list of one operation.');
+      checkExpression(operands[0]);
+      return;
+    case '$eq':
+    case '$gt':
+    case '$gte':
+      if (!Array.isArray(operands) || operands.length !== 2) fail(`${operator} takes a list of two operands.`);
+      operands.forEach(checkExpression);
+      return;
+    case '$in':
+      if (!Array.isArray(operands) || operands.length !== 2 || !Array.isArray(operands[1])) {
+        fail('$in takes [operand, [operands…]].');
+      }
+      checkExpression(operands[0]);
+      (operands[1] as unknown[]).forEach(checkExpression);
+      return;
+    case '$contains': {
+      const spec = operands as { input?: unknown; substr?: unknown };
+      checkExpression(spec?.input);
+      checkExpression(spec?.substr);
+      return;
+    }
+    default:
+      fail(
+        `The query operator "${operator}" is not supported; use $and, $or, $not, $eq, $gt, $gte, $in, $contains, $getField, $literal or $convert.`,
+      );
+  }
+}

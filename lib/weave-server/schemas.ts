@@ -74,10 +74,18 @@ export type CallsFilter = z.infer<typeof callsFilterSchema>;
 /** A Weave query expression (`{"$expr": {...}}`); its operators are checked when it is evaluated. */
 const queryExpression = z.object({ $expr: jsonRecord }).nullish();
 
+/** Most calls one calls query answers; larger reads page with `offset` (the SDKs page by 1000). Without a limit, every match is streamed. */
+export const MAX_CALLS_PER_QUERY = 10_000;
+
 export const callsQueryRequest = z.object({
   project_id: projectId,
   filter: callsFilterSchema,
-  limit,
+  limit: z
+    .number()
+    .int()
+    .min(0)
+    .max(MAX_CALLS_PER_QUERY, `at most ${MAX_CALLS_PER_QUERY} calls per request; read more pages with offset`)
+    .nullish(),
   offset,
   sort_by: sortBy,
   query: queryExpression,

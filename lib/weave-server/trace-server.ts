@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import {
   canonicalJson,
   formatRef,
-  InvalidRefError,
   InvalidValueError,
   LineageError,
   NotFoundError,
@@ -12,14 +11,17 @@ import {
   type CallInput,
   type CallRecord,
   type LineageStore,
+  type SqlValue,
   type ObjectVersion,
 } from '../lineage';
 import { UnsupportedRequestError } from './errors';
+import { compileExpression, compileFilter, compileSort, type SortKey } from './calls-query-plan';
 import { matchesQuery, readField } from './query-expression';
 import type { z } from 'zod';
 import type {
   CompletedCall,
   callsQueryRequest,
+  callsQueryStatsRequest,
   callUpdateRequest,
   EndedCall,
   feedbackCreateRequest,
@@ -71,8 +73,33 @@ export interface WeaveObjectSchema {
 const LARGE_CALL_VALUE_BYTES = 64 * 1024;
 /** Ends that arrived before their start wait here, bounded, until the start comes (the SDK sends start first). */
 const MAX_PENDING_ENDS = 10_000;
-/** Calls read into memory for one filtered query; beyond this the caller must narrow the filter. */
-const MAX_SCANNED_CALLS = 99_999;
+/** Calls read from the database at a time by a calls query (memory holds one such page per running query). */
+const CALLS_PAGE_SIZE = 500;
+
+/** Reads a sort key's value from a call record (the keys that allow keyset pagination are these columns). */
+const RECORD_FIELDS: Record<string, (call: CallRecord) => string> = {
+  id: (call) => call.id,
+  op_name: (call) => call.opName,
+  trace_id: (call) => call.traceId,
+  started_at: (call) => call.startedAt,
+};
+
+/** "After this row" in a total order of keys: (k1 > v1) OR (k1 = v1 AND k2 > v2) OR … (`<` for a descending key). */
+function keysetCondition(keys: SortKey[], after: CallRecord): { sql: string; parameters: SqlValue[] } {
+  const alternatives: string[] = [];
+  const parameters: SqlValue[] = [];
+  keys.forEach((key, index) => {
+    const equalities = keys.slice(0, index);
+    alternatives.push(
+      [...equalities.map((equal) => `${equal.sql} = ?`), `${key.sql} ${key.direction === 'asc' ? '>' : '<'} ?`].join(
+        ' AND ',
+      ),
+    );
+    for (const equal of equalities) parameters.push(RECORD_FIELDS[equal.field!]!(after));
+    parameters.push(RECORD_FIELDS[key.field!]!(after));
+  });
+  return { sql: alternatives.map((alternative) => `(${alternative})`).join(' OR '), parameters };
+}
 
 export interface ProjectScope {
   entity: string;
@@ -200,7 +227,8 @@ function refsIn(value: unknown, found: Set<string> = new Set()): Set<string> {
   return found;
 }
 
-function matchesFilter(call: WeaveCallSchema, filter: CallsFilter): boolean {
+/** The structured filter of a calls query, in memory (for rows a SQL condition could only narrow down). */
+export function matchesFilter(call: WeaveCallSchema, filter: CallsFilter): boolean {
   if (!filter) return true;
   if (filter.op_names && !matchesOpName(call.op_name, filter.op_names)) return false;
   if (filter.call_ids && !filter.call_ids.includes(call.id)) return false;
@@ -478,40 +506,98 @@ export class WeaveTraceServer {
     return {};
   }
 
-  /** Calls matching a query, in the requested order; the store narrows by one op/trace/parent, the rest filters here. */
-  async queryCalls(request: z.infer<typeof callsQueryRequest>): Promise<WeaveCallSchema[]> {
-    const scope = parseProjectId(request.project_id);
-    const filter = request.filter;
-    let records: CallRecord[];
-    if (filter?.call_ids) {
-      records = [];
-      for (const id of filter.call_ids) {
-        try {
-          records.push(await this.store.calls.get(formatRef({ kind: 'call', ...scope, id })));
-        } catch (error) {
-          // An id that cannot exist (not found, or not a valid id) simply matches no call.
-          if (!(error instanceof NotFoundError) && !(error instanceof InvalidRefError)) throw error;
-        }
-      }
-    } else {
-      records = await this.store.calls.query({
-        ...scope,
-        opName: filter?.op_names?.length === 1 && !filter.op_names[0]!.endsWith(':*') ? filter.op_names[0] : undefined,
-        traceId: filter?.trace_ids?.length === 1 ? filter.trace_ids[0] : undefined,
-        parentId: filter?.parent_ids?.length === 1 ? filter.parent_ids[0] : undefined,
-        limit: MAX_SCANNED_CALLS + 1,
+  /**
+   * Calls matching a query, in the requested order, as pages read from the database one after another: filter,
+   * sort, offset and limit run in SQL (lib/weave-server/calls-query-plan.ts), so memory holds one page whatever the
+   * project's size. The request is checked and the first page read before this returns, so a bad query or a down
+   * database is an error status rather than a broken stream.
+   */
+  async queryCalls(request: z.infer<typeof callsQueryRequest>): Promise<AsyncIterable<WeaveCallSchema[]>> {
+    const pages = this.callPages(request);
+    const first = await pages.next();
+    return (async function* () {
+      if (first.done) return;
+      yield first.value;
+      yield* pages;
+    })();
+  }
+
+  /** How many calls match a query: counted by the database when the whole query translates to SQL, else page by page. */
+  async countCalls(request: z.infer<typeof callsQueryStatsRequest>): Promise<number> {
+    const plan = this.planCallsQuery(request);
+    if (plan.condition.exact) {
+      return this.store.calls.count({
+        ...plan.scope,
+        condition: plan.condition.sql,
+        parameters: plan.condition.parameters,
       });
-      if (records.length > MAX_SCANNED_CALLS) {
-        // Answering from the oldest calls only would silently leave out the newest: ask for a narrower filter.
-        throw new UnsupportedRequestError(
-          `The query matches more than ${MAX_SCANNED_CALLS} calls before its query expression is applied; narrow it with filter.op_names, trace_ids or parent_ids (one value each).`,
-        );
-      }
     }
-    const matching = records
-      .map(toCallSchema)
-      .filter((call) => matchesFilter(call, filter) && matchesQuery(request.query, call));
-    return page(sortRecords(matching, request.sort_by), request.offset, request.limit);
+    let count = 0;
+    for await (const page of this.callPages(request)) count += page.length;
+    return count;
+  }
+
+  private planCallsQuery(request: z.infer<typeof callsQueryStatsRequest>) {
+    const scope = parseProjectId(request.project_id);
+    const context = { dialect: this.store.database.dialect, project: `${scope.entity}/${scope.project}` };
+    const filter = compileFilter(request.filter, context);
+    const query = request.query ? compileExpression(request.query.$expr, context) : undefined;
+    const condition = {
+      sql: query ? `(${filter.sql}) AND (${query.sql})` : filter.sql,
+      parameters: [...filter.parameters, ...(query?.parameters ?? [])],
+      exact: filter.exact && (query?.exact ?? true),
+    };
+    const matches = (call: WeaveCallSchema): boolean =>
+      matchesFilter(call, request.filter) && matchesQuery(request.query, call);
+    return { scope, condition, matches };
+  }
+
+  /**
+   * The pages of a calls query. An exact plan pages in SQL (OFFSET once, then keyset pagination after the last row
+   * when the order is on columns, so each page is an index range). An inexact plan reads the SQL-narrowed rows from
+   * the start and applies the query's evaluator, offset and limit as they stream by.
+   */
+  private async *callPages(request: z.infer<typeof callsQueryRequest>): AsyncGenerator<WeaveCallSchema[]> {
+    const plan = this.planCallsQuery(request);
+    const keys = compileSort(request.sort_by, this.store.database.dialect);
+    const orderBy = keys.map((key) => `${key.sql} ${key.direction === 'asc' ? 'ASC' : 'DESC'}`).join(', ');
+    const orderParameters = keys.flatMap((key) => key.parameters);
+    const keyset = keys.every((key) => key.field !== undefined);
+    let remaining = request.limit ?? Number.POSITIVE_INFINITY;
+    let toSkip = plan.condition.exact ? 0 : (request.offset ?? 0);
+    let sqlOffset = plan.condition.exact ? (request.offset ?? 0) : 0;
+    let after: CallRecord | undefined;
+    while (remaining > 0) {
+      const pageSize = plan.condition.exact ? Math.min(CALLS_PAGE_SIZE, remaining) : CALLS_PAGE_SIZE;
+      const position = keyset && after ? keysetCondition(keys, after) : undefined;
+      const records = await this.store.calls.select({
+        ...plan.scope,
+        condition: position ? `(${plan.condition.sql}) AND (${position.sql})` : plan.condition.sql,
+        parameters: [...plan.condition.parameters, ...(position?.parameters ?? [])],
+        orderBy,
+        orderParameters,
+        limit: pageSize,
+        offset: position ? 0 : sqlOffset,
+      });
+      sqlOffset += records.length;
+      after = records[records.length - 1];
+      const page: WeaveCallSchema[] = [];
+      for (const record of records) {
+        const call = toCallSchema(record);
+        if (!plan.condition.exact) {
+          if (!plan.matches(call)) continue;
+          if (toSkip > 0) {
+            toSkip--;
+            continue;
+          }
+        }
+        if (remaining <= 0) break;
+        page.push(call);
+        remaining--;
+      }
+      if (page.length > 0) yield page;
+      if (records.length < pageSize) return;
+    }
   }
 
   async publishObject(request: z.infer<typeof objectCreateRequest>): Promise<{ digest: string }> {

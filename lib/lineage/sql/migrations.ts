@@ -89,6 +89,15 @@ export const MIGRATIONS: Migration[] = [
       `CREATE TABLE wandb_manifests (artifact_version_id TEXT PRIMARY KEY, manifest_json TEXT NOT NULL)`,
     ],
   },
+  {
+    version: 3,
+    name: 'calls in start order, calls by parent',
+    statements: [
+      // The Weave calls query pages every project's calls in (started_at, id) order and filters by parent in SQL.
+      `CREATE INDEX calls_by_start ON calls (project, started_at, id)`,
+      `CREATE INDEX calls_by_parent ON calls (project, parent_id)`,
+    ],
+  },
 ];
 
 /** Applies the migrations this database lacks; concurrent openers serialise on one lock and the later ones find nothing to do. */

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
-import { StoreBusyError, StoreUnavailableError } from '../errors';
+import { StorageFullError, StoreBusyError, StoreUnavailableError } from '../errors';
 import {
   AsyncMutex,
   TransactionScope,
@@ -121,6 +121,12 @@ export class SqliteDatabase implements SqlDatabase {
       try {
         return await attempt();
       } catch (error) {
+        if ((error as { code?: string }).code === 'SQLITE_FULL') {
+          throw new StorageFullError(
+            `The disk holding the SQLite lineage store ${this.filePath} is full; the transaction was rolled back. Free space there and run the command again (a pipeline step retries it for a few minutes first, then fails with this message).`,
+            { cause: error },
+          );
+        }
         if (!isBusy(error)) throw error;
         if (attemptNumber >= this.maxTransactionAttempts) {
           throw new StoreBusyError(
