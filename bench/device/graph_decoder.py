@@ -1,0 +1,165 @@
+"""A Llama decoder for greedy decode with a static key/value cache, one step captured as a CUDA graph.
+
+Used by bench/device/engines.py as "PyTorch + CUDA graph": the same PyTorch kernels as eager, but one graph
+replay per decode step instead of ~10 launches per layer, to show how much of eager's gap to the memory-bandwidth
+limit is launch overhead. Weights are taken from a transformers LlamaForCausalLM (no rope scaling, no biases).
+
+    python3 bench/device/graph_decoder.py --check     # compares its logits with transformers' (CPU, float32)
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+
+import torch
+import torch.nn.functional as F
+
+
+class StaticLlama:
+    def __init__(self, model, batch: int, max_len: int):
+        config = model.config
+        self.batch, self.max_len = batch, max_len
+        self.heads = config.num_attention_heads
+        self.kv_heads = config.num_key_value_heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
+        self.eps = config.rms_norm_eps
+        inner = model.model
+        self.embed = inner.embed_tokens.weight
+        self.final_norm = inner.norm.weight
+        self.lm_head = model.lm_head.weight
+        self.layers = []
+        for layer in inner.layers:
+            attention, mlp = layer.self_attn, layer.mlp
+            self.layers.append(
+                dict(
+                    norm1=layer.input_layernorm.weight,
+                    qkv=torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight]),
+                    o=attention.o_proj.weight,
+                    norm2=layer.post_attention_layernorm.weight,
+                    gate_up=torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]),
+                    down=mlp.down_proj.weight,
+                )
+            )
+        dtype, device = self.embed.dtype, self.embed.device
+        theta = getattr(config, "rope_theta", None) or config.rope_parameters["rope_theta"]
+        inv = 1.0 / (theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=device) / self.head_dim))
+        angles = torch.outer(torch.arange(max_len, dtype=torch.float32, device=device), inv)
+        angles = torch.cat([angles, angles], dim=-1)
+        self.cos, self.sin = angles.cos().to(dtype), angles.sin().to(dtype)
+        shape = (batch, self.kv_heads, max_len, self.head_dim)
+        self.cache_k = [torch.zeros(shape, dtype=dtype, device=device) for _ in self.layers]
+        self.cache_v = [torch.zeros(shape, dtype=dtype, device=device) for _ in self.layers]
+        self.key_positions = torch.arange(max_len, device=device)
+        # Decode-step state the graph reads and writes in place.
+        self.token = torch.zeros(batch, dtype=torch.long, device=device)
+        self.position = torch.zeros(1, dtype=torch.long, device=device)
+        self.graph = None
+
+    def _norm(self, x, weight):
+        variance = x.float().pow(2).mean(-1, keepdim=True)
+        return (x.float() * torch.rsqrt(variance + self.eps)).to(x.dtype) * weight
+
+    @staticmethod
+    def _rotate(x):
+        half = x.shape[-1] // 2
+        return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+
+    def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
+        """tokens (B, T) at positions (T,) -> logits of the last position (B, vocab); fills the cache."""
+        batch, steps = tokens.shape
+        x = F.embedding(tokens, self.embed)
+        cos = self.cos.index_select(0, positions)[None, None]
+        sin = self.sin.index_select(0, positions)[None, None]
+        allowed = self.key_positions[None, :] <= positions[:, None]  # (T, L)
+        mask = torch.zeros(allowed.shape, dtype=x.dtype, device=x.device).masked_fill(~allowed, float("-inf"))
+        q_size, kv_size = self.heads * self.head_dim, self.kv_heads * self.head_dim
+        for index, layer in enumerate(self.layers):
+            h = self._norm(x, layer["norm1"])
+            q, k, v = (h @ layer["qkv"].t()).split([q_size, kv_size, kv_size], dim=-1)
+            q = q.view(batch, steps, self.heads, self.head_dim).transpose(1, 2)
+            k = k.view(batch, steps, self.kv_heads, self.head_dim).transpose(1, 2)
+            v = v.view(batch, steps, self.kv_heads, self.head_dim).transpose(1, 2)
+            q = q * cos + self._rotate(q) * sin
+            k = k * cos + self._rotate(k) * sin
+            self.cache_k[index].index_copy_(2, positions, k)
+            self.cache_v[index].index_copy_(2, positions, v)
+            attended = F.scaled_dot_product_attention(
+                q, self.cache_k[index], self.cache_v[index], attn_mask=mask, enable_gqa=True,
+                scale=1.0 / math.sqrt(self.head_dim),
+            )
+            x = x + attended.transpose(1, 2).reshape(batch, steps, q_size) @ layer["o"].t()
+            h = self._norm(x, layer["norm2"])
+            gate, up = (h @ layer["gate_up"].t()).chunk(2, dim=-1)
+            x = x + (F.silu(gate) * up) @ layer["down"].t()
+        return self._norm(x[:, -1], self.final_norm) @ self.lm_head.t()
+
+    def _step(self):
+        logits = self.forward(self.token[:, None], self.position)
+        self.token.copy_(logits.argmax(-1))
+        self.position.add_(1)
+
+    def capture(self):
+        """Captures one greedy decode step (reads token/position, writes the next token, advances position)."""
+        saved = [c.clone() for c in self.cache_k + self.cache_v], self.token.clone(), self.position.clone()
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream):
+            for _ in range(2):
+                self._step()
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph):
+            self._step()
+        for target, source in zip(self.cache_k + self.cache_v, saved[0]):
+            target.copy_(source)
+        self.token.copy_(saved[1])
+        self.position.copy_(saved[2])
+
+    @torch.no_grad()
+    def generate(self, prompts: torch.Tensor, new_tokens: int) -> torch.Tensor:
+        """Greedy: prefill eagerly, then new_tokens - 1 graph replays (or eager steps without a graph)."""
+        length = prompts.shape[1]
+        positions = torch.arange(length, device=prompts.device)
+        logits = self.forward(prompts, positions)
+        self.token.copy_(logits.argmax(-1))
+        self.position.fill_(length)
+        out = [self.token.clone()]
+        for _ in range(new_tokens - 1):
+            if self.graph is not None:
+                self.graph.replay()
+            else:
+                self._step()
+            out.append(self.token.clone())
+        return torch.stack(out, dim=1)
+
+
+def check() -> None:
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(0)
+    config = LlamaConfig(
+        vocab_size=300, hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=64, tie_word_embeddings=False,
+    )
+    model = LlamaForCausalLM(config).eval()
+    prompts = torch.randint(0, 300, (3, 7))
+    decoder = StaticLlama(model, batch=3, max_len=32)
+    with torch.no_grad():
+        ours = decoder.generate(prompts, 8)
+        theirs = model.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=8, min_new_tokens=8,
+                                do_sample=False, pad_token_id=0)[:, 7:]
+        full = model(torch.cat([prompts, theirs[:, :-1]], 1)).logits[:, -1]
+        decoder2 = StaticLlama(model, batch=3, max_len=32)
+        decoder2.forward(torch.cat([prompts, theirs[:, :-2]], 1), torch.arange(7 + 6))
+        step = decoder2.forward(theirs[:, -2:-1], torch.tensor([13]))
+    error = (step - full).norm() / full.norm()
+    print({"tokens_equal": bool(torch.equal(ours, theirs)), "relative_logit_error": float(error)})
+    assert torch.equal(ours, theirs) and error < 1e-5
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check", action="store_true")
+    if parser.parse_args().check:
+        check()
