@@ -5,7 +5,8 @@
  * first render in chromium (first contentful paint, DOMContentLoaded). Records are written by the pipeline's activities
  * (plan, summarize) and its call builders (rows in bulk).
  *
- *   npx tsx bench/web-ui.ts [--rows 10000] [--calls 100000] [--repeats 5]
+ *   npx tsx bench/web-ui.ts [--rows 10000] [--calls 100000] [--repeats 5] [--store <folder>]
+ *   (--store keeps the written records in <folder> and reuses them on the next run)
  *   WEFT_CHROMIUM=/usr/bin/chromium (default) for the browser part.
  */
 import fs from 'node:fs';
@@ -156,17 +157,28 @@ async function main(): Promise<void> {
   const rowCount = argument('rows', 10_000);
   const callCount = argument('calls', 100_000);
   const repeats = argument('repeats', 5);
-  const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-bench-ui-'));
+  const storeIndex = process.argv.indexOf('--store');
+  const kept = storeIndex === -1 ? undefined : path.resolve(process.argv[storeIndex + 1]!);
+  const folder = kept ?? fs.mkdtempSync(path.join(os.tmpdir(), 'weft-bench-ui-'));
+  fs.mkdirSync(folder, { recursive: true });
+  const written = path.join(folder, `written-${rowCount}-${callCount}.json`);
   const store = await openLineageStore(`sqlite://${path.join(folder, 'lineage.db')}`);
   const server = await startWeaveServer({ store, token, port: 0 });
   const headers = { authorization: `Bearer ${token}` };
   try {
-    let started = Date.now();
-    const refs = await writeEvaluation(store, rowCount);
-    console.error(`wrote the ${rowCount}-row evaluation in ${((Date.now() - started) / 1000).toFixed(1)} s`);
-    started = Date.now();
-    const runId = await writeTraces(store, callCount);
-    console.error(`wrote ${callCount} calls in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+    let refs: string[];
+    let runId: string;
+    if (fs.existsSync(written)) {
+      ({ refs, runId } = JSON.parse(fs.readFileSync(written, 'utf8')) as { refs: string[]; runId: string });
+    } else {
+      let started = Date.now();
+      refs = await writeEvaluation(store, rowCount);
+      console.error(`wrote the ${rowCount}-row evaluation in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      started = Date.now();
+      runId = await writeTraces(store, callCount);
+      console.error(`wrote ${callCount} calls in ${((Date.now() - started) / 1000).toFixed(1)} s`);
+      fs.writeFileSync(written, JSON.stringify({ refs, runId }));
+    }
 
     const comparePath = `/ui/evaluations/compare?${new URLSearchParams(refs.map((ref): [string, string] => ['ids', ref])).toString()}`;
     const cases: { name: string; page: () => Promise<Response>; baseline: () => Promise<Response> }[] = [
@@ -234,12 +246,13 @@ async function main(): Promise<void> {
       }
       report.push({
         case: entry.name,
-        coldMs: Math.round(cold.milliseconds),
+        firstRequestMs: Math.round(cold.milliseconds),
         warmMedianMs: Math.round(median(warm)),
         baselineMedianMs: Math.round(median(baseline)),
         ratioToBaseline: Number((median(warm) / median(baseline)).toFixed(2)),
         htmlKiB: Math.round(cold.bytes / 1024),
       });
+      console.error(JSON.stringify(report.at(-1)));
     }
     const chromiumPath = process.env.WEFT_CHROMIUM ?? '/usr/bin/chromium';
     if (fs.existsSync(chromiumPath)) {
@@ -253,7 +266,7 @@ async function main(): Promise<void> {
       ] as const) {
         const samples: { fcp: number; dcl: number }[] = [];
         for (let index = 0; index < 3; index += 1) {
-          await page.goto(`${server.url}${pagePath}`, { waitUntil: 'load' });
+          await page.goto(`${server.url}${pagePath}`, { waitUntil: 'load', timeout: 180_000 });
           samples.push(
             await page.evaluate(() => {
               // Runs in the page: the navigation entry's DOMContentLoaded end and the first contentful paint, in ms.
@@ -272,6 +285,7 @@ async function main(): Promise<void> {
           firstContentfulPaintMedianMs: Math.round(median(samples.map((sample) => sample.fcp))),
           domContentLoadedMedianMs: Math.round(median(samples.map((sample) => sample.dcl))),
         });
+        console.error(JSON.stringify(report.at(-1)));
       }
       await browser.close();
     } else {
@@ -287,7 +301,7 @@ async function main(): Promise<void> {
   } finally {
     await server.close();
     await store.close();
-    fs.rmSync(folder, { recursive: true, force: true });
+    if (!kept) fs.rmSync(folder, { recursive: true, force: true });
   }
 }
 

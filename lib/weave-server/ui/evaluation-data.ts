@@ -139,6 +139,31 @@ async function predictionsOf(
   return found;
 }
 
+/** Recent comparisons per store: the refs are content digests, so a comparison of the same refs never changes. */
+const comparisons = new WeakMap<LineageStore, Map<string, EvaluationComparison>>();
+const comparisonsKept = 8;
+
+/** compareEvaluationResults, answered from a small cache for the same refs and policy (paging, sorting, filtering). */
+export async function cachedComparison(
+  store: LineageStore,
+  refs: string[],
+  policy: GatePolicy,
+): Promise<EvaluationComparison> {
+  const cache = comparisons.get(store) ?? new Map<string, EvaluationComparison>();
+  comparisons.set(store, cache);
+  const key = JSON.stringify([refs, policy]);
+  const hit = cache.get(key);
+  if (hit) {
+    cache.delete(key);
+    cache.set(key, hit);
+    return hit;
+  }
+  const comparison = await compareEvaluationResults(store, refs, policy);
+  cache.set(key, comparison);
+  if (cache.size > comparisonsKept) cache.delete(cache.keys().next().value!);
+  return comparison;
+}
+
 /**
  * Everything the compare page shows for two or more EvaluationResults of one dataset. The first result is the
  * baseline: differences and gates are (each other − first), as the pipeline's gate is (challenger − champion).

@@ -3,7 +3,7 @@ import { defaultGatePolicy, type GatePolicy } from '../../../workflows/contracts
 import { UiInputError } from '../errors';
 import { histogramSvg } from './charts';
 import {
-  compareEvaluationResults,
+  cachedComparison,
   listEvaluationResults,
   type ComparedRow,
   type EvaluationComparison,
@@ -218,7 +218,7 @@ export async function comparePage(context: UiContext, query: URLSearchParams): P
   const search = query.get('q') ?? '';
   const perPage = positiveInteger(query, 'per_page', defaultRowsPerPage, 10_000);
   const pageNumber = positiveInteger(query, 'page', 1, 1_000_000);
-  const comparison = await compareEvaluationResults(context.store, refs, policy);
+  const comparison = await cachedComparison(context.store, refs, policy);
   const letters = comparison.results.map(
     (_, index) => String.fromCharCode(65 + (index % 26)) + (index >= 26 ? index : ''),
   );
