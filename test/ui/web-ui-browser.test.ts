@@ -35,6 +35,8 @@ describe('weft serve web UI in chromium', () => {
     if (result.code !== 0) throw new Error(`weft ${args.join(' ')} failed: ${result.stderr}`);
     return JSON.parse(result.stdout) as T;
   };
+  /** An element's text with runs of whitespace as one space (the HTML is formatted across lines). */
+  const text = async (selector: string) => ((await page.textContent(selector)) ?? '').replace(/\s+/g, ' ').trim();
   const shot = (name: string) => page.screenshot({ path: path.join(screenshots, `${name}.png`), fullPage: false });
   const logIn = async () => {
     await page.goto(`${server.url}/ui/login`);
@@ -80,7 +82,7 @@ describe('weft serve web UI in chromium', () => {
     expect(new URL(page.url()).pathname).toBe('/ui/login');
     await page.fill('input[name=token]', 'not-the-token');
     await page.click('button[type=submit]');
-    await expect(page.textContent('.error')).resolves.toContain('not the token');
+    await expect(text('.error')).resolves.toContain('not the token');
     expect(await context.cookies()).toEqual([]);
     await page.fill('input[name=token]', token);
     await Promise.all([page.waitForURL(/\/ui\/evaluations\?app=ui-demo$/), page.click('button[type=submit]')]);
@@ -178,24 +180,26 @@ describe('weft serve web UI in chromium', () => {
         cells.map((cell) => Number(cell.getAttribute('data-mean'))),
       );
       expect(means).toEqual([scorer.a, scorer.b]);
-      const shownText = await page.textContent(`#summary tr[data-scorer="${scorer.name}"] td[data-result="1"]`);
+      const shownText = await text(`#summary tr[data-scorer="${scorer.name}"] td[data-result="1"]`);
       expect(shownText).toContain(scorer.b.toFixed(3));
     }
     const stored = (await store.objects.get(challenger!.evaluationResultRef)).value as {
       summary: Record<string, { ciLow: number; ciHigh: number }>;
     };
-    await expect(page.textContent('#summary tr[data-scorer="f1"] td[data-result="1"] .ci')).resolves.toBe(
+    await expect(text('#summary tr[data-scorer="f1"] td[data-result="1"] .ci')).resolves.toBe(
       `[${stored.summary.f1!.ciLow.toFixed(3)}, ${stored.summary.f1!.ciHigh.toFixed(3)}]`,
     );
     // The paired difference and the gate are the pipeline's own (same function, seed and policy).
-    const difference = await page.textContent('#summary tr[data-scorer="f1"] td[data-difference="1"]');
+    const difference = (await page.textContent('#summary tr[data-scorer="f1"] td[data-difference="1"]'))!
+      .replace(/\s+/g, ' ')
+      .trim();
     const signed = (value: number) => `${value >= 0 ? '+' : '−'}${Math.abs(value).toFixed(3)}`;
     expect(difference).toContain(
       `${signed(fixture.gate.difference!)} [${signed(fixture.gate.ciLow!)}, ${signed(fixture.gate.ciHigh!)}]`,
     );
-    await expect(page.textContent('#gates .badge')).resolves.toBe(fixture.gate.decision);
-    await expect(page.textContent('#gates li')).resolves.toContain(fixture.gate.reason);
-    await expect(page.textContent('#row-count')).resolves.toContain(`${fixture.rowCount} of ${fixture.rowCount} rows`);
+    await expect(text('#gates .badge')).resolves.toBe(fixture.gate.decision);
+    await expect(text('#gates li')).resolves.toContain(fixture.gate.reason);
+    await expect(text('#row-count')).resolves.toContain(`${fixture.rowCount} of ${fixture.rowCount} rows`);
     expect(await page.$$eval('svg rect.bar', (bars) => bars.length)).toBeGreaterThan(0);
     await shot('evaluation-compare');
 
@@ -217,7 +221,7 @@ describe('weft serve web UI in chromium', () => {
     // The stored hostile question is shown as text and never runs.
     await page.selectOption('select[name=only]', 'all');
     await Promise.all([page.waitForURL(/only=all/), page.click('#row-controls button[type=submit]')]);
-    await expect(page.textContent('#rows tr[data-row="3"] td:nth-child(2)')).resolves.toContain(hostileText);
+    await expect(text('#rows tr[data-row="3"] td:nth-child(2)')).resolves.toContain(hostileText);
     expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
     // The client script filters the page's rows as one types.
     await page.fill('#row-filter', 'fact #1');
@@ -237,7 +241,7 @@ describe('weft serve web UI in chromium', () => {
       '--depth',
       '12',
     ]);
-    expect(await page.textContent('#lineage-root')).toBe(graph.root);
+    expect(await text('#lineage-root')).toBe(graph.root);
     const nodes = await page.$$eval('svg.lineage a.node', (links) =>
       links.map((link) => link.getAttribute('data-node')),
     );
@@ -254,7 +258,7 @@ describe('weft serve web UI in chromium', () => {
       page.waitForURL((target) => target.searchParams.get('ref') === fixture.chatArtifactRef),
       page.click(`svg.lineage a.node[data-node="${fixture.chatArtifactRef}"]`),
     ]);
-    expect(await page.textContent('#lineage-root')).toBe(fixture.chatArtifactRef);
+    expect(await text('#lineage-root')).toBe(fixture.chatArtifactRef);
   });
 
   it('traces: filtered by wandb-run-id, then one call tree with every call `weft calls ls --trace` lists', async () => {
@@ -278,14 +282,14 @@ describe('weft serve web UI in chromium', () => {
     const missing = 'weave:///weft/rag-demo/object/RagModel:doesnotexist0000';
     const response = await page.goto(`${server.url}/ui/lineage?ref=${encodeURIComponent(missing)}`);
     expect(response!.status()).toBe(404);
-    await expect(page.textContent('#error-message')).resolves.toContain(missing);
+    await expect(text('#error-message')).resolves.toContain(missing);
     const compareMissing = await page.goto(
       `${server.url}/ui/evaluations/compare?ids=${encodeURIComponent(missing)}&ids=${encodeURIComponent(fixture.results[0]!.evaluationResultRef)}`,
     );
     expect(compareMissing!.status()).toBe(404);
     const unknownCollection = await page.goto(`${server.url}/ui/registries/RAG%20Models/no-such-app`);
     expect(unknownCollection!.status()).toBe(404);
-    await expect(page.textContent('main')).resolves.toContain('no-such-app');
+    await expect(text('main')).resolves.toContain('no-such-app');
 
     for (const target of [
       `/ui/lineage?ref=${encodeURIComponent(hostileText)}`,
@@ -300,12 +304,12 @@ describe('weft serve web UI in chromium', () => {
       await expect(page.content()).resolves.not.toContain('<script>window.__xss');
       expect(await page.evaluate(() => (globalThis as unknown as { __xss?: number }).__xss)).toBeUndefined();
     }
-    await expect(page.textContent('main')).resolves.toContain(hostileText);
+    await expect(text('main')).resolves.toContain(hostileText);
   });
 
   it('logging out ends the session, and no page logged a console error', async () => {
     await page.goto(`${server.url}/ui/pipelines`);
-    await expect(page.textContent('#pipelines-problem')).resolves.toContain('No Temporal connection');
+    await expect(text('#pipelines-problem')).resolves.toContain('No Temporal connection');
     await Promise.all([page.waitForURL(/\/ui\/login$/), page.click('nav .logout button')]);
     await page.goto(`${server.url}/ui/registries`);
     expect(new URL(page.url()).pathname).toBe('/ui/login');

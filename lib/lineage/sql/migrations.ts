@@ -89,6 +89,12 @@ export const MIGRATIONS: Migration[] = [
       `CREATE TABLE wandb_manifests (artifact_version_id TEXT PRIMARY KEY, manifest_json TEXT NOT NULL)`,
     ],
   },
+  {
+    version: 3,
+    name: 'calls-by-parent',
+    // A call's children (an evaluation's 10,000 predict_and_score calls) without scanning its whole trace.
+    statements: [`CREATE INDEX calls_by_parent ON calls (project, parent_id, started_at)`],
+  },
 ];
 
 /** Applies the migrations this database lacks; concurrent openers serialise on one lock and the later ones find nothing to do. */

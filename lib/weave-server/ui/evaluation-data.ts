@@ -1,4 +1,5 @@
-import { parseRefOfKind, type LineageStore } from '../../lineage';
+import { evaluationCallIds } from '../../evaluation';
+import { formatRef, parseRefOfKind, type CallRecord, type LineageStore } from '../../lineage';
 import { decideGate } from '../../scoring/gate';
 import { pairedBootstrapDifference } from '../../scoring/statistics';
 import type { EvaluationSummary, ScoreName } from '../../../workflows/contracts/evaluation';
@@ -108,20 +109,56 @@ interface PredictionOutput {
   model_output?: { answer?: unknown; contexts?: { documentId?: unknown }[] } | null;
 }
 
+/**
+ * The `Evaluation.evaluate` call that wrote a result. Its id derives from the result's workflow, evaluation and model
+ * (lib/evaluation's evaluationCallIds), so it is one lookup; a result written otherwise is found by its attribute.
+ */
+async function evaluateCallOf(
+  store: LineageStore,
+  ref: string,
+  value: EvaluationResultValue,
+): Promise<CallRecord | undefined> {
+  const parsed = parseRefOfKind(ref, 'object');
+  if (value.workflow_id && value.evaluation && value.model && value.dataset) {
+    try {
+      const { evaluateCallId } = evaluationCallIds({
+        evaluationRef: value.evaluation,
+        datasetRef: value.dataset,
+        modelRef: value.model,
+        scorerRefs: [],
+        workflowId: value.workflow_id,
+      });
+      const call = await store.calls.get(
+        formatRef({ kind: 'call', entity: parsed.entity, project: parsed.project, id: evaluateCallId }),
+      );
+      if (call.attributes['evaluation-result'] === ref) return call;
+    } catch {
+      // Not a pipeline-shaped result (other refs, no such call): look it up by its attribute below.
+    }
+  }
+  const [root] = await store.calls.query({
+    entity: parsed.entity,
+    project: parsed.project,
+    attributes: { 'evaluation-result': ref },
+    limit: 1,
+  });
+  return root;
+}
+
 /** The per-row predictions the pipeline recorded for a result: the predict_and_score children of its evaluate call. */
 async function predictionsOf(
   store: LineageStore,
   ref: string,
+  value: EvaluationResultValue,
   rowCount: number,
 ): Promise<Map<number, ComparedPrediction>> {
   const parsed = parseRefOfKind(ref, 'object');
   const scope = { entity: parsed.entity, project: parsed.project };
-  const [root] = await store.calls.query({ ...scope, attributes: { 'evaluation-result': ref }, limit: 1 });
   const found = new Map<number, ComparedPrediction>();
+  const root = await evaluateCallOf(store, ref, value);
   if (!root) return found;
   const children = await store.calls.query({
     ...scope,
-    traceId: root.traceId,
     parentId: root.id,
     limit: Math.min(100_000, rowCount + 1),
   });
@@ -198,9 +235,15 @@ export async function compareEvaluationResults(
   }
   const [baseline, ...others] = results;
   const baselineByRow = new Map(baseline!.value.rows.map((row) => [row.rowIndex, row]));
-  const differences = others.map((other) => {
+  const gates = others.map((other) => decideGate(other.value, baseline!.value, policy));
+  const differences = others.map((other, index) => {
     const paired = other.value.rows.filter((row) => baselineByRow.has(row.rowIndex));
     return scorers.map((scorer) => {
+      const gate = gates[index]!;
+      if (scorer === policy.metric && gate.difference !== null && gate.ciLow !== null && gate.ciHigh !== null) {
+        // The gate computed this very interval (same rows, options and seed): shown as the gate saw it.
+        return { scorer, mean: gate.difference, ciLow: gate.ciLow, ciHigh: gate.ciHigh, count: paired.length };
+      }
       const interval = pairedBootstrapDifference(
         paired.map((row) => row.scores[scorer] ?? Number.NaN),
         paired.map((row) => baselineByRow.get(row.rowIndex)!.scores[scorer] ?? Number.NaN),
@@ -209,12 +252,11 @@ export async function compareEvaluationResults(
       return { scorer, mean: interval.mean, ciLow: interval.ciLow, ciHigh: interval.ciHigh, count: interval.count };
     });
   });
-  const gates = others.map((other) => decideGate(other.value, baseline!.value, policy));
 
   const rowCount = Math.max(...results.map((result) => result.value.rows.length));
   const datasetRows = datasets[0] ? await store.datasets.rows(datasets[0]) : [];
   const predictions: Map<number, ComparedPrediction>[] = [];
-  for (const result of results) predictions.push(await predictionsOf(store, result.ref, rowCount));
+  for (const result of results) predictions.push(await predictionsOf(store, result.ref, result.value, rowCount));
   const byRow = results.map((result) => new Map(result.value.rows.map((row) => [row.rowIndex, row])));
   const rowIndexes = [...new Set(results.flatMap((result) => result.value.rows.map((row) => row.rowIndex)))].sort(
     (left, right) => left - right,
