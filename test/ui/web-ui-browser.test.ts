@@ -253,7 +253,10 @@ describe('weft serve web UI in chromium', () => {
     );
     expect(nodes.some((id) => id?.startsWith('run:'))).toBe(true);
     expect(nodes.some((id) => id?.includes('wandb-registry-RAG Models/'))).toBe(true);
+    // Wide enough for the whole graph (upstream to registry link) in the README's screenshot.
+    await page.setViewportSize({ width: 1800, height: 760 });
     await shot('lineage');
+    await page.setViewportSize({ width: 1280, height: 860 });
     await Promise.all([
       page.waitForURL((target) => target.searchParams.get('ref') === fixture.chatArtifactRef),
       page.click(`svg.lineage a.node[data-node="${fixture.chatArtifactRef}"]`),

@@ -2,9 +2,9 @@ import { parseRef, type LineageGraph, type LineageNode } from '../../lineage';
 import { html, link, page, url, type Html } from './html';
 import { workflowLink, type UiContext } from './ui-context';
 
-const nodeWidth = 230;
+const nodeWidth = 200;
 const nodeHeight = 42;
-const columnGap = 70;
+const columnGap = 50;
 const rowGap = 14;
 
 /** A short label for a node: `name:vN`, `Registry/collection:vN`, `Name:digest…`, `run fine-tune`. */
