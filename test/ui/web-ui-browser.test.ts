@@ -159,6 +159,17 @@ describe('weft serve web UI in chromium', () => {
     const href = await page.getAttribute('#alias-moves a.external', 'href');
     expect(href).toMatch(/^http:\/\/127\.0\.0\.1:8233\/namespaces\/default\/workflows\/lifecycle%2Fui-demo%2F/);
     await shot('registry-collection');
+    // With WEFT_SERVE_URL set, the CLI prints this page's URL, and it opens this page.
+    const printed = await runWeft(['registry', 'show', `RAG Models/${collectionName}`], {
+      WEFT_HOME: location.folder,
+      WEFT_LINEAGE_URL: location.url,
+      WEFT_SERVE_URL: server.url,
+    });
+    const link = /^Web UI: (\S+)$/m.exec(printed.stdout)?.[1];
+    expect(link).toBe(`${server.url}/ui/registries/RAG%20Models/${encodeURIComponent(collectionName)}`);
+    const opened = page.url();
+    await page.goto(link!);
+    expect(page.url()).toBe(opened);
   });
 
   it('evaluations → compare: summary, paired difference, gate and per-row table match the store and the CLI', async () => {
