@@ -71,6 +71,60 @@ describe('web UI building blocks', () => {
   });
 });
 
+describe('pipelines page', () => {
+  it('lists runs with their search attributes and marks the nightly runs Temporal flagged as regressions', async () => {
+    const folder = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-ui-pipelines-'));
+    const store = await openLineageStore(`sqlite://${path.join(folder, 'lineage.db')}`);
+    const nightly = (day: string, f1: number) =>
+      store.objects.publish({
+        name: 'EvaluationResult',
+        value: {
+          _type: 'EvaluationResult',
+          rows: [],
+          summary: { f1: { mean: f1, ciLow: f1, ciHigh: f1, count: 1 } },
+          workflow_id: `reevaluate/climate-rag-${day}T02:00:00Z/evaluate`,
+        },
+      });
+    await nightly('2026-01-01', 0.41);
+    await nightly('2026-01-02', 0.2);
+    const run = (day: string, regression: boolean) => ({
+      workflowId: `reevaluate/climate-rag-${day}T02:00:00Z`,
+      runId: `run-${day}`,
+      workflowType: 'reevaluateWorkflow',
+      status: 'COMPLETED',
+      startTime: `${day}T02:00:00.000Z`,
+      closeTime: `${day}T02:05:00.000Z`,
+      stage: 'done',
+      app: 'climate-rag',
+      gateDecision: null,
+      score: regression ? 0.2 : 0.41,
+      regression,
+    });
+    // A fake visibility source (Temporal is not started here): what the page does with the runs it is given.
+    const pipelines = {
+      description: 'fake visibility',
+      list: async () => [run('2026-01-02', true), run('2026-01-01', false)],
+      close: async () => undefined,
+    };
+    const server = await startWeaveServer({ store, token: 'pipelines-token-0123', port: 0, ui: { pipelines } });
+    try {
+      const response = await fetch(`${server.url}/ui/pipelines`, {
+        headers: { authorization: 'Bearer pipelines-token-0123' },
+      });
+      expect(response.status).toBe(200);
+      const page = await response.text();
+      expect(page).toContain('data-workflow="reevaluate/climate-rag-2026-01-02T02:00:00Z"');
+      expect(page.match(/<circle\s+class="point"/g)).toHaveLength(1);
+      expect(page.match(/<rect\s+class="point regression"/g)).toHaveLength(1);
+      expect(page).toContain('f1 0.200 — regression');
+    } finally {
+      await server.close();
+      await store.close();
+      fs.rmSync(folder, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('web UI over HTTP', () => {
   const token = 'weft-ui-unit-token-0123456789';
   let folder: string;
