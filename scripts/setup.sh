@@ -46,7 +46,13 @@ if [ -z "${WEFT_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
     (
       # The lock timeout lets it wait for another apt-get (CI installs docker-compose at the same time).
       apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium; }
-      apt_install || { apt-get update -q -o DPkg::Lock::Timeout=600 && apt_install; }
+      apt_install && exit 0
+      # No package lists yet (a fresh image): update, retrying while another apt-get holds the lists lock.
+      for attempt in 1 2 3 4 5; do
+        apt-get update -q -o DPkg::Lock::Timeout=600 && apt_install && exit 0
+        sleep $((attempt * 10))
+      done
+      exit 1
     ) >.weft/apt-chromium.log 2>&1 &
     chromium_pid=$!
   else
