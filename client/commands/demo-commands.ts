@@ -19,6 +19,7 @@ import { resultOrRunFailure } from '../run-failure';
 import { connectClient } from '../temporal-client';
 import { formatScores, lifecycleJson, printLifecycleResult, startLifecycle } from './pipeline-commands';
 import { withStack } from './stack-commands';
+import { uiLinks } from '../../lib/weave-server/ui/ui-links';
 
 /** The demo app's name: its registry collection, search attribute value and business key. */
 export const demoApp = demoNames.app;
@@ -226,6 +227,8 @@ export function registerDemoCommands(program: Command): void {
               `${outcome.result.rowCount} rows: ${outcome.result.predictedRows} predicted, ${outcome.result.cachedRows} from cache\n` +
               `RagModel: ${prepared.ragModelRef}\nEvaluationResult: ${modelResult.evaluationResultRef}\nWorkflow: ${outcome.workflowId}\n`,
           );
+          const links = uiLinks(loadConfig().serveUrl);
+          if (links) process.stdout.write(`Web UI: ${links.lineage(modelResult.evaluationResultRef)}\n`);
         }
       },
     );
@@ -304,5 +307,7 @@ export function registerDemoCommands(program: Command): void {
             ]),
           )}\n`,
       );
+      const links = uiLinks(loadConfig().serveUrl);
+      if (links) process.stdout.write(`\nWeb UI: ${links.compare([a, b])}\n`);
     });
 }

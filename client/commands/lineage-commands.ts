@@ -11,6 +11,13 @@ import { closeRunsOfClosedWorkflows } from '../../lib/temporal/run-reaper';
 import { printJson, printTable } from '../output';
 import { connectClient } from '../temporal-client';
 import { lineageStoreOptions } from '../../lib/services';
+import { uiLinks, type UiLinks } from '../../lib/weave-server/ui/ui-links';
+
+/** A `Web UI: <url>` line when WEFT_SERVE_URL says where `weft serve` runs (human output only; --json is unchanged). */
+function printWebUiLink(url: (links: UiLinks) => string): void {
+  const links = uiLinks(loadConfig().serveUrl);
+  if (links) process.stdout.write(`Web UI: ${url(links)}\n`);
+}
 
 /** Opens the store named by the configuration for one command and always closes it. */
 async function withLineageStore<T>(body: (store: LineageStore) => Promise<T>): Promise<T> {
@@ -139,6 +146,7 @@ export function registerLineageCommands(program: Command): void {
             move.movedAt,
           ]),
         );
+        printWebUiLink((links) => links.collection(shown.registry.name, collection));
       });
     });
   registry
@@ -186,6 +194,7 @@ export function registerLineageCommands(program: Command): void {
         ['path', 'size', 'digest or ref'],
         version.manifest.map((entry) => [entry.path, entry.size, entry.digest ?? entry.ref ?? '']),
       );
+      printWebUiLink((links) => links.lineage(version.ref));
     });
   artifacts
     .command('download <ref> [directory]')
@@ -241,7 +250,9 @@ export function registerLineageCommands(program: Command): void {
 
   program
     .command('lineage <ref>')
-    .description('What produced an artifact or registry version, and where it is used')
+    .description(
+      'What produced an artifact, registry version or Weave object (ChatModel, RagModel, EvaluationResult), and where it is used',
+    )
     .option('--direction <direction>', 'upstream, downstream or both', 'both')
     .option('--depth <hops>', 'hops to follow', '10')
     .option('--json', 'print JSON instead of a table')
@@ -256,6 +267,7 @@ export function registerLineageCommands(program: Command): void {
           ['from', 'relation', 'to'],
           graph.edges.map((edge) => [edge.from, edge.relation, edge.to]),
         );
+        printWebUiLink((links) => links.lineage(graph.root));
       },
     );
 

@@ -25,6 +25,8 @@ import { formatTable, printJson, progressBar } from '../output';
 import { describeRunFailure, formatRunFailure, RunFailedError, resultOrRunFailure } from '../run-failure';
 import { connectClient } from '../temporal-client';
 import { withStack } from './stack-commands';
+import { loadConfig } from '../../lib/config/config';
+import { uiLinks } from '../../lib/weave-server/ui/ui-links';
 
 /** Repeatable `--hp name=value` flags into a record of numbers. */
 function collectHyperParameter(value: string, previous: Record<string, number>): Record<string, number> {
@@ -142,8 +144,22 @@ export function printLifecycleResult(workflowId: string, result: LifecyclePipeli
       `Refs:\n${Object.entries(result.refs)
         .map(([name, value]) => `  ${name}: ${Array.isArray(value) ? value.join(', ') : value}`)
         .join('\n')}\n` +
-      `Workflow: ${workflowId}${ui ? `\nTemporal UI: ${ui}` : ''}\n`,
+      `Workflow: ${workflowId}${ui ? `\nTemporal UI: ${ui}` : ''}\n` +
+      webUiLines(result),
   );
+}
+
+/** Links into `weft serve`'s web UI when WEFT_SERVE_URL says where it runs: the comparison and the lineage. */
+function webUiLines(result: LifecyclePipelineResult): string {
+  const links = uiLinks(loadConfig().serveUrl);
+  if (!links) return '';
+  const resultRefs = result.evaluation.results.map((entry) => entry.evaluationResultRef);
+  // Champion first: the compare page's baseline, so its differences read challenger − champion like the gate.
+  const ordered = [...resultRefs].reverse();
+  const lines = [`Web UI: ${ordered.length > 1 ? links.compare(ordered) : links.lineage(ordered[0]!)}`];
+  const subject = result.refs.publishedRegistryRef ?? result.refs.challengerRagModelRef;
+  if (subject) lines.push(`        ${links.lineage(subject)}`);
+  return `${lines.join('\n')}\n`;
 }
 
 export function lifecycleJson(workflowId: string, result: LifecyclePipelineResult) {

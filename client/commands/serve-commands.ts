@@ -3,6 +3,8 @@ import { loadConfig } from '../../lib/config/config';
 import { openLineageStore } from '../../lib/lineage';
 import { parseServeConfig, startWeaveServer } from '../../lib/weave-server';
 import { lineageStoreOptions } from '../../lib/services';
+import { temporalTarget } from '../../lib/temporal/connection';
+import { temporalPipelineRuns } from '../../lib/temporal/pipeline-runs';
 
 interface ServeOptions {
   port: string;
@@ -31,6 +33,10 @@ export function registerServeCommands(program: Command): void {
       const serveConfig = parseServeConfig(process.env);
       const config = loadConfig();
       const store = await openLineageStore(config.lineageUrl, lineageStoreOptions(config));
+      const target = temporalTarget();
+      // The Web UI of the embedded server (`weft up`) unless TEMPORAL_ADDRESS points elsewhere and no URL is given.
+      const temporalUiUrl = config.temporalUiUrl ?? (target.explicit ? undefined : `http://127.0.0.1:${config.uiPort}`);
+      const pipelines = temporalPipelineRuns();
       let server;
       try {
         server = await startWeaveServer({
@@ -39,6 +45,7 @@ export function registerServeCommands(program: Command): void {
           host: options.host,
           port: parsePort(options.port),
           defaultEntity: config.entity,
+          ui: { temporalUiUrl, temporalNamespace: target.namespace, pipelines, project: config.project },
           // One line per failure, so a client's rejected request or a skipped call can be found in the server's log.
           onError: (error, request) =>
             process.stderr.write(
@@ -46,11 +53,13 @@ export function registerServeCommands(program: Command): void {
             ),
         });
       } catch (error) {
+        await pipelines.close();
         await store.close();
         throw error;
       }
       process.stdout.write(
         `weft serve: Weave trace server on ${server.url} over ${store.url}\n` +
+          `  web UI: ${server.url}/ (log in with the token; set WEFT_SERVE_URL=${server.url} for CLI links)\n` +
           `  export WF_TRACE_SERVER_URL=${server.url}\n` +
           `  export WANDB_BASE_URL=${server.url}   # the wandb SDK and weave's GraphQL (W&B API)\n` +
           `  export WANDB_API_KEY=<the value of WEFT_SERVE_TOKEN>\n` +
@@ -71,6 +80,7 @@ export function registerServeCommands(program: Command): void {
           process.off('SIGTERM', stop);
           void running
             .close()
+            .then(() => pipelines.close())
             .then(() => store.close())
             .then(resolve, resolve);
         };

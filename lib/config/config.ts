@@ -38,6 +38,18 @@ const environmentSchema = z.object({
   WEFT_TEMPORAL_PORT: z.coerce.number().int().min(1).max(65535).default(7233),
   /** Port of the embedded Temporal Web UI. */
   WEFT_UI_PORT: z.coerce.number().int().min(1).max(65535).default(8233),
+  /** The Temporal Web UI workflow ids link to; default http://127.0.0.1:WEFT_UI_PORT unless TEMPORAL_ADDRESS names a server. */
+  WEFT_TEMPORAL_UI_URL: z
+    .string()
+    .url()
+    .regex(/^https?:\/\//, 'must be an http:// or https:// URL')
+    .optional(),
+  /** Where `weft serve` is reachable (http://host:port): CLI commands that print refs add their web UI links. */
+  WEFT_SERVE_URL: z
+    .string()
+    .url()
+    .regex(/^https?:\/\//, 'must be an http:// or https:// URL')
+    .optional(),
   /** Regression alerts of the nightly re-evaluation: a command run with the alert as JSON on stdin… */
   WEFT_ALERT_COMMAND: z.string().min(1).optional(),
   /** …and/or a URL the alert is POSTed to as JSON. */
@@ -64,6 +76,8 @@ export interface WeftConfig {
   alertCommand: string | undefined;
   alertWebhookUrl: string | undefined;
   uiPort: number;
+  temporalUiUrl: string | undefined;
+  serveUrl: string | undefined;
   logLevel: 'TRACE' | 'DEBUG' | 'INFO' | 'WARN' | 'ERROR';
 }
 
@@ -104,6 +118,8 @@ export function parseConfig(environment: NodeJS.ProcessEnv): WeftConfig {
     alertCommand: values.WEFT_ALERT_COMMAND,
     alertWebhookUrl: values.WEFT_ALERT_WEBHOOK_URL,
     uiPort: values.WEFT_UI_PORT,
+    temporalUiUrl: values.WEFT_TEMPORAL_UI_URL,
+    serveUrl: values.WEFT_SERVE_URL,
     logLevel: values.WEFT_LOG_LEVEL,
   };
 }

@@ -60,7 +60,13 @@ export interface CallQuery {
   startedAfter?: string;
   /** Exclusive upper bound on startedAt (ISO-8601). */
   startedBefore?: string;
+  /** Only calls without a parent (the roots of traces). */
+  rootsOnly?: boolean;
   limit?: number;
+  /** Calls to skip before the first one returned (paging, in the same order). */
+  offset?: number;
+  /** Oldest first (the default) or newest first. */
+  order?: 'oldest' | 'newest';
 }
 
 /**
@@ -333,7 +339,7 @@ export class CallStore {
     };
   }
 
-  /** Calls matching every given filter, oldest first. */
+  /** Calls matching every given filter, oldest first unless `order` says otherwise. */
   async query(filter: CallQuery = {}): Promise<CallRecord[]> {
     const { key } = resolveProject(this.context, filter.entity, filter.project);
     const conditions = ['c.project = ?'];
@@ -358,6 +364,7 @@ export class CallStore {
       conditions.push('c.started_at < ?');
       parameters.push(checkTime(filter.startedBefore, 'startedBefore'));
     }
+    if (filter.rootsOnly) conditions.push('c.parent_id IS NULL');
     for (const [attributeKey, attributeValue] of Object.entries(filter.attributes ?? {})) {
       conditions.push(
         'EXISTS (SELECT 1 FROM call_attributes a WHERE a.project = c.project AND a.call_id = c.id AND a.attribute_key = ? AND a.attribute_value = ?)',
@@ -367,9 +374,13 @@ export class CallStore {
     const limit = filter.limit ?? 1000;
     if (!Number.isInteger(limit) || limit < 1 || limit > 100_000)
       throw new InvalidValueError('The call query limit must be an integer from 1 to 100000.');
-    parameters.push(limit);
+    const offset = filter.offset ?? 0;
+    if (!Number.isInteger(offset) || offset < 0) {
+      throw new InvalidValueError('The call query offset must be a whole number from 0.');
+    }
+    parameters.push(limit, offset);
     const rows = await this.context.database.query<CallRow>(
-      `SELECT c.* FROM calls c WHERE ${conditions.join(' AND ')} ORDER BY c.started_at, c.id LIMIT ?`,
+      `SELECT c.* FROM calls c WHERE ${conditions.join(' AND ')} ORDER BY ${filter.order === 'newest' ? 'c.started_at DESC, c.id DESC' : 'c.started_at, c.id'} LIMIT ? OFFSET ?`,
       parameters,
     );
     return rows.map((row) => this.toRecord(row));

@@ -1,6 +1,7 @@
 import type { ArtifactStore } from './artifacts';
-import { InvalidValueError } from './errors';
-import { formatRef, parseRefOfKind } from './refs';
+import { InvalidValueError, NotFoundError } from './errors';
+import type { ObjectStore } from './objects';
+import { formatRef, parseRef, parseRefOfKind } from './refs';
 import type { RegistryStore } from './registry';
 import type { StoreContext } from './store-context';
 
@@ -12,7 +13,8 @@ export type LineageNode =
 
 /**
  * `from` → `to`: an artifact used by a run ('input'), a run that logged an artifact ('output'), an artifact
- * linked into a registry ('link'), a version whose exact ref a Weave object's value holds ('reference').
+ * linked into a registry ('link'), a version or object whose exact ref a Weave object's value or a reference
+ * artifact's manifest holds ('reference').
  */
 export interface LineageEdge {
   from: string;
@@ -37,15 +39,26 @@ export interface WalkOptions {
   maxDepth?: number;
 }
 
-/** Walks the artifact ↔ run ↔ registry graph from a ref in either direction. */
+/** Artifact, registry and object refs found in a value (an object's fields, at any depth). */
+function refsInValue(value: unknown, found = new Set<string>(), depth = 0): Set<string> {
+  if (typeof value === 'string') {
+    if (value.startsWith('wandb-artifact:///') || value.startsWith('weave:///')) found.add(value);
+  } else if (value !== null && typeof value === 'object' && depth < 32) {
+    for (const item of Object.values(value)) refsInValue(item, found, depth + 1);
+  }
+  return found;
+}
+
+/** Walks the artifact ↔ run ↔ registry ↔ object graph from a ref in either direction. */
 export class LineageWalker {
   constructor(
     private readonly context: StoreContext,
     private readonly artifacts: ArtifactStore,
     private readonly registry: RegistryStore,
+    private readonly objects: ObjectStore,
   ) {}
 
-  /** Node ids are artifact refs (`…:vN`), registry refs (`…:vN`) and `run:<id>`. */
+  /** Node ids are artifact refs (`…:vN`), registry refs (`…:vN`), object refs (`…:<digest>`) and `run:<id>`. */
   async walk(ref: string, options: WalkOptions = {}): Promise<LineageGraph> {
     const direction = options.direction ?? 'both';
     if (!['upstream', 'downstream', 'both'].includes(direction)) {
@@ -61,11 +74,66 @@ export class LineageWalker {
     const addEdge = (edge: LineageEdge): void => {
       edges.set(`${edge.from}|${edge.to}|${edge.relation}`, edge);
     };
-    const addArtifact = async (artifactVersionId: string): Promise<string> => {
-      const version = await this.artifacts.getById(database, artifactVersionId);
+    const addArtifact = async (artifactVersionId: string): Promise<string> =>
+      addArtifactVersion(await this.artifacts.getById(database, artifactVersionId));
+    const manifests = new Map<string, { ref?: string }[]>();
+    const addArtifactVersion = (version: {
+      ref: string;
+      id: string;
+      type: string;
+      manifest: { ref?: string }[];
+    }): string => {
       nodes.set(version.ref, { kind: 'artifact', id: version.ref, ref: version.ref, type: version.type });
       artifactIds.set(version.ref, version.id);
+      manifests.set(version.ref, version.manifest);
       return version.ref;
+    };
+    const addObject = async (objectRef: string): Promise<string | undefined> => {
+      const existing = nodes.get(objectRef);
+      if (existing) return existing.id;
+      try {
+        const object = await this.objects.get(objectRef);
+        const id = formatRef({
+          kind: 'object',
+          entity: object.entity,
+          project: object.project,
+          name: object.name,
+          digest: object.digest,
+        });
+        const value = object.value as { _type?: unknown } | null;
+        const typeName = value && typeof value._type === 'string' ? value._type : null;
+        if (!nodes.has(id)) nodes.set(id, { kind: 'object', id, ref: id, typeName });
+        objectValues.set(id, object.value);
+        return id;
+      } catch (error) {
+        // A value may name an object that was never stored here (written by another project): not part of the graph.
+        if (error instanceof NotFoundError) return undefined;
+        throw error;
+      }
+    };
+    const objectValues = new Map<string, unknown>();
+    /** The node a ref found in an object's value or a manifest stands for, or undefined when it is not in the store. */
+    const nodeOfRef = async (text: string): Promise<string | undefined> => {
+      let parsed;
+      try {
+        parsed = parseRef(text);
+      } catch {
+        return undefined; // e.g. a dataset row ref (`…/attr/rows/id/…`): not a node of the graph
+      }
+      try {
+        if (parsed.kind === 'object') return await addObject(text);
+        if (parsed.kind === 'artifact') return addArtifactVersion(await this.artifacts.get(text));
+        if (parsed.kind === 'registry') {
+          const linked = await this.registry.resolve(text);
+          nodes.set(linked.ref, { kind: 'registry', id: linked.ref, ref: linked.ref, type: linked.artifact.type });
+          addEdge({ from: addArtifactVersion(linked.artifact), to: linked.ref, relation: 'link' });
+          return linked.ref;
+        }
+      } catch (error) {
+        if (error instanceof NotFoundError) return undefined;
+        throw error;
+      }
+      return undefined;
     };
     const addRun = async (runId: string): Promise<string> => {
       const [run] = await database.query<{ job_type: string; state: string }>(
@@ -77,7 +145,7 @@ export class LineageWalker {
       return id;
     };
 
-    const parsed = parseRefOfKind(ref, 'artifact', 'registry');
+    const parsed = parseRefOfKind(ref, 'artifact', 'registry', 'object');
     let root: string;
     const frontier: { id: string; depth: number; going: 'upstream' | 'downstream' }[] = [];
     if (parsed.kind === 'registry') {
@@ -90,9 +158,14 @@ export class LineageWalker {
         frontier.push({ id: source, depth: 1, going: 'upstream' });
       }
       if (direction !== 'upstream') frontier.push({ id: root, depth: 0, going: 'downstream' });
+    } else if (parsed.kind === 'object') {
+      const object = await this.objects.get(ref);
+      root = (await addObject(object.ref))!;
+      if (direction !== 'downstream') frontier.push({ id: root, depth: 0, going: 'upstream' });
+      if (direction !== 'upstream') frontier.push({ id: root, depth: 0, going: 'downstream' });
     } else {
       const version = await this.artifacts.get(ref);
-      root = await addArtifact(version.id);
+      root = addArtifactVersion(version);
       if (direction !== 'downstream') frontier.push({ id: root, depth: 0, going: 'upstream' });
       if (direction !== 'upstream') frontier.push({ id: root, depth: 0, going: 'downstream' });
     }
@@ -116,6 +189,26 @@ export class LineageWalker {
         }
         continue;
       }
+      if (going === 'upstream' && objectValues.has(id)) {
+        // What an object's value names: the model artifact of a ChatModel, the ChatModel of a RagModel, a Dataset.
+        for (const found of refsInValue(objectValues.get(id))) {
+          const source = await nodeOfRef(found);
+          if (source === undefined || source === id) continue;
+          addEdge({ from: source, to: id, relation: 'reference' });
+          frontier.push({ id: source, depth: depth + 1, going });
+        }
+        continue;
+      }
+      if (going === 'upstream' && artifactIds.has(id)) {
+        // A reference artifact points at what it publishes (the RagModel of a `RAG Models` version).
+        for (const entry of manifests.get(id) ?? []) {
+          if (!entry.ref?.startsWith('weave:///')) continue;
+          const source = await nodeOfRef(entry.ref);
+          if (source === undefined) continue;
+          addEdge({ from: source, to: id, relation: 'reference' });
+          frontier.push({ id: source, depth: depth + 1, going });
+        }
+      }
       if (going === 'downstream') {
         // Objects that hold this exact ref in their value (a ChatModel holding a model version, a RagModel holding a ChatModel).
         const referencing = await database.query<{
@@ -133,6 +226,18 @@ export class LineageWalker {
           nodes.set(objectRef, { kind: 'object', id: objectRef, ref: objectRef, typeName: row.type_name });
           addEdge({ from: id, to: objectRef, relation: 'reference' });
           frontier.push({ id: objectRef, depth: depth + 1, going });
+        }
+        if (objectValues.has(id) || id.startsWith('weave:///')) {
+          // Reference artifacts whose manifest points at this object (a RagModel published to a registry).
+          const publishing = await database.query<{ id: string }>(
+            `SELECT id FROM artifact_versions WHERE manifest_json LIKE ? ESCAPE '\\' ORDER BY created_at`,
+            [`%${escapeLike(JSON.stringify(id))}%`],
+          );
+          for (const row of publishing) {
+            const artifact = await addArtifact(row.id);
+            addEdge({ from: id, to: artifact, relation: 'reference' });
+            frontier.push({ id: artifact, depth: depth + 1, going });
+          }
         }
       }
       const artifactId = artifactIds.get(id);

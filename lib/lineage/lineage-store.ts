@@ -65,7 +65,7 @@ export class LineageStore {
     this.registry = new RegistryStore(context, this.artifacts);
     this.runs = new RunStore(context);
     this.calls = new CallStore(context, this.objects);
-    this.lineage = new LineageWalker(context, this.artifacts, this.registry);
+    this.lineage = new LineageWalker(context, this.artifacts, this.registry, this.objects);
   }
 
   /** Entity, project and org that operations naming none are written under. */

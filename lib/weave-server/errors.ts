@@ -58,3 +58,9 @@ export class ServeConfigurationError extends WeaveServerError {
   readonly retryable = false;
   readonly status = 500;
 }
+
+/** A web UI page's parameters cannot be answered (no refs to compare, results of two datasets): a 400 page says why. */
+export class UiInputError extends WeaveServerError {
+  readonly retryable = false;
+  readonly status = 400;
+}

@@ -41,6 +41,8 @@ import {
 } from './schemas';
 import { requireSameProject, WeaveTraceServer } from './trace-server';
 import { WandbApi, WandbApiError } from './wandb-api/wandb-api';
+import type { PipelineRunSource } from '../temporal/pipeline-runs';
+import { isUiPath, WebUi } from './ui/web-ui';
 
 export interface WeaveServerOptions {
   store: LineageStore;
@@ -58,6 +60,16 @@ export interface WeaveServerOptions {
   maxBodyBytes?: number;
   /** Called once per failed request with the error the client was sent, and once per call skipped from a batch (for logs). */
   onError?: (error: Error, request: { method: string; path: string; status: number }) => void;
+  /** The web UI at `/` (login with the same token). Default: on, over the store's default entity/project. */
+  ui?: {
+    /** Base URL of the Temporal Web UI that workflow ids link to (`http://127.0.0.1:8233`); unset: ids are not links. */
+    temporalUiUrl?: string;
+    temporalNamespace?: string;
+    /** Temporal visibility for the pipelines page; unset: the page says none is configured. */
+    pipelines?: PipelineRunSource;
+    /** Project the pages show when a URL names none. Default: the store's default. */
+    project?: string;
+  };
 }
 
 export interface RunningWeaveServer {
@@ -513,6 +525,26 @@ export async function startWeaveServer(options: WeaveServerOptions): Promise<Run
     }
   });
   const patternRoutes = buildPatternRoutes(traceServer, wandb);
+  const webUi = new WebUi(
+    {
+      store: options.store,
+      org: options.org ?? options.store.defaults.org,
+      entity: options.defaultEntity ?? options.store.defaults.entity,
+      project: options.ui?.project ?? options.store.defaults.project,
+      temporalUiUrl: options.ui?.temporalUiUrl?.replace(/\/+$/, ''),
+      temporalNamespace: options.ui?.temporalNamespace ?? 'default',
+      pipelines: options.ui?.pipelines,
+    },
+    token,
+    (header) => isAuthorized(header, token),
+    (error, request) => {
+      try {
+        options.onError?.(error, request);
+      } catch {
+        // A logging hook must not turn an answered request into an unanswered one.
+      }
+    },
+  );
   /** File URLs this server handed out carry a signature of their path, so the SDK's plain PUT/GET needs no header. */
   const signed = (rawPath: string, query: string): boolean => {
     const sig = new URLSearchParams(query).get('sig');
@@ -529,6 +561,23 @@ export async function startWeaveServer(options: WeaveServerOptions): Promise<Run
     // FastAPI's trace server answers both with and without the /traces prefix a W&B host puts in front.
     const routePath = path.startsWith('/traces/') ? path.slice('/traces'.length) : path;
     const baseUrl = `http://${request.headers.host ?? 'localhost'}`;
+    if (isUiPath(path)) {
+      try {
+        await webUi.handle(request, response, path, query);
+      } catch (error) {
+        try {
+          options.onError?.(error instanceof Error ? error : new Error(String(error)), { method, path, status: 500 });
+        } catch {
+          // A logging hook must not turn an answered request into an unanswered one.
+        }
+        if (!response.headersSent) {
+          response
+            .writeHead(500, { 'content-type': 'text/plain; charset=utf-8' })
+            .end('weft serve failed on this page.');
+        } else response.destroy();
+      }
+      return;
+    }
     let status = 200;
     try {
       if (!isAuthorized(request.headers.authorization, token) && !signed(path, query)) {

@@ -346,7 +346,7 @@ const CASES: BadInputCase[] = [
     name: 'lineage of a call ref',
     attempt: (s) => s.lineage.walk('weave:///weft/rag-demo/call/c1'),
     error: InvalidRefError,
-    message: /is a call ref; expected an artifact or registry ref/,
+    message: /is a call ref; expected an artifact or registry or object ref/,
   },
 ];
 

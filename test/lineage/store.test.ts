@@ -336,6 +336,36 @@ describe.each(BACKENDS)('lineage store on %s', (backend) => {
         ]),
       );
       expect((await store.runs.get(train.id)).summary).toEqual({ loss: 0.12 });
+
+      // From an object: upstream what its value names (back to the run and its input), downstream the objects that
+      // hold it and the reference artifact that publishes it, up to its registry version.
+      const published = await store.artifacts.log({
+        name: 'tuned-rag-model',
+        type: 'model',
+        references: [{ uri: rag.ref, path: 'rag-model' }],
+      });
+      await store.registry.link({ artifact: published.ref, target: CHAT_COLLECTION });
+      const result = await store.objects.publish({ name: 'Result', value: { model: rag.ref, rows: [] } });
+      const ofRag = await store.lineage.walk(rag.ref);
+      expect(ofRag.root).toBe(rag.ref);
+      expect(ofRag.edges).toEqual(
+        expect.arrayContaining([
+          { from: chat.ref, to: rag.ref, relation: 'reference' },
+          { from: model.ref, to: chat.ref, relation: 'reference' },
+          { from: 'run:run-train-1', to: model.ref, relation: 'output' },
+          { from: 'wandb-artifact:///weft/rag-demo/eval-set:v0', to: 'run:run-train-1', relation: 'input' },
+          { from: rag.ref, to: result.ref, relation: 'reference' },
+          { from: rag.ref, to: published.ref, relation: 'reference' },
+          { from: published.ref, to: `${CHAT_COLLECTION}:v3`, relation: 'link' },
+        ]),
+      );
+      expect(ofRag.nodes.find((node) => node.id === rag.ref)).toMatchObject({ kind: 'object' });
+      // Upstream only: nothing downstream of the RagModel.
+      const upstreamOnly = await store.lineage.walk(rag.ref, { direction: 'upstream' });
+      expect(upstreamOnly.nodes.map((node) => node.id)).not.toContain(result.ref);
+      await expect(store.lineage.walk('weave:///weft/rag-demo/object/TunedRag:nosuchdigest')).rejects.toThrow(
+        /nosuchdigest/,
+      );
     });
   });
 

@@ -93,9 +93,11 @@ export const MIGRATIONS: Migration[] = [
     version: 3,
     name: 'calls in start order, calls by parent',
     statements: [
-      // The Weave calls query pages every project's calls in (started_at, id) order and filters by parent in SQL.
+      // The Weave calls query pages every project's calls in (started_at, id) order and filters by parent in SQL; a
+      // call's children (an evaluation's 10,000 predict_and_score calls, for the web UI) come in start order
+      // without scanning the whole trace.
       `CREATE INDEX calls_by_start ON calls (project, started_at, id)`,
-      `CREATE INDEX calls_by_parent ON calls (project, parent_id)`,
+      `CREATE INDEX calls_by_parent ON calls (project, parent_id, started_at)`,
     ],
   },
 ];
