@@ -26,7 +26,10 @@ describe('W&B publishing configuration', () => {
 
   it('names every missing or malformed variable at once', () => {
     expect(() =>
-      selectWandbRemote({ WANDB_ENTITY: 'team', WANDB_BASE_URL: 'ftp://host', WANDB_ORG: 'bad org!' }, { project: 'p' }),
+      selectWandbRemote(
+        { WANDB_ENTITY: 'team', WANDB_BASE_URL: 'ftp://host', WANDB_ORG: 'bad org!' },
+        { project: 'p' },
+      ),
     ).toThrow(
       /WANDB_API_KEY is not set.*WANDB_BASE_URL="ftp:\/\/host" must be an http:\/\/ or https:\/\/ URL.*WANDB_ORG="bad org!" is not usable/,
     );
@@ -86,8 +89,9 @@ describe('publishing a fine-tuned chat model into W&B (a second weft serve)', ()
       name: registryNames.chatModels,
       artifactTypes: [registryArtifactTypes.chatModels],
     });
-    registryRef = (await store.registry.link({ artifact: logged.ref, target: chatModelCollectionRef('weft', 'climate-rag') }))
-      .ref;
+    registryRef = (
+      await store.registry.link({ artifact: logged.ref, target: chatModelCollectionRef('weft', 'climate-rag') })
+    ).ref;
   }, 120_000);
 
   afterAll(async () => {
@@ -97,11 +101,11 @@ describe('publishing a fine-tuned chat model into W&B (a second weft serve)', ()
     await remote?.dispose();
   });
 
-  const publish = async (publisher: WandbPublisher): Promise<WandbPublishResult> =>
+  const publish = async (publisher: WandbPublisher, ref = registryRef): Promise<WandbPublishResult> =>
     new MockActivityEnvironment().run(createWandbPublishActivities({ publisher }).publishChatModelToWandb, {
       app: 'climate-rag',
       workflowId: 'wf-403',
-      registryRef,
+      registryRef: ref,
     });
 
   it('refuses a wrong API key at start, naming WANDB_API_KEY', async () => {
@@ -124,7 +128,9 @@ describe('publishing a fine-tuned chat model into W&B (a second weft serve)', ()
       /refused WANDB_API_KEY \(…6789\) permission \(403\) to link into weft\/wandb-registry-RAG Chat Models\/climate-rag.*WANDB_ENTITY=team-remote.*WANDB_ORG=weft/,
     );
     // The run and the artifact are in W&B; the link is not.
-    const artifact = await remote.store.artifacts.get('wandb-artifact:///team-remote/rag-remote/climate-rag-chat:latest');
+    const artifact = await remote.store.artifacts.get(
+      'wandb-artifact:///team-remote/rag-remote/climate-rag-chat:latest',
+    );
     expect(artifact.version).toBe(0);
     await expect(
       remote.store.registry.versions('wandb-artifact:///weft/wandb-registry-RAG Chat Models/climate-rag'),
@@ -137,23 +143,37 @@ describe('publishing a fine-tuned chat model into W&B (a second weft serve)', ()
       chatModelArtifact: 'wandb-artifact:///team-remote/rag-remote/climate-rag-chat:v0',
       chatModelRegistry: 'wandb-artifact:///weft/wandb-registry-RAG Chat Models/climate-rag:v0',
     });
-    const linked = await remote.store.registry.versions('wandb-artifact:///weft/wandb-registry-RAG Chat Models/climate-rag');
-    expect(linked.map((version) => [version.version, version.aliases])).toEqual([[0, ['candidate']]]);
+    const linked = await remote.store.registry.versions(
+      'wandb-artifact:///weft/wandb-registry-RAG Chat Models/climate-rag',
+    );
+    expect(linked.map((version) => [version.version, [...version.aliases].sort()])).toEqual([
+      [0, ['candidate', 'latest']],
+    ]);
     expect((await remote.store.artifacts.get(linked[0]!.artifact.ref)).ref).toBe(
       'wandb-artifact:///team-remote/rag-remote/climate-rag-chat:v0',
     );
     expect(await publish(publisher)).toEqual(result);
-    expect(await remote.store.registry.versions('wandb-artifact:///weft/wandb-registry-RAG Chat Models/climate-rag')).toHaveLength(1);
+    expect(
+      await remote.store.registry.versions('wandb-artifact:///weft/wandb-registry-RAG Chat Models/climate-rag'),
+    ).toHaveLength(1);
   });
 
   it('a 503 or an unreachable server is a retryable failure (the activity retries, the run waits)', async () => {
-    // Another project: nothing of it in the journal, so the activity talks to the server.
-    const publisher = new WandbPublisher(
-      store,
-      selectWandbRemote({ ...environment(), WANDB_PROJECT: 'rag-other' }, { project: 'rag-demo' }).config!,
-    );
+    // A second fine-tune of the app, not yet in W&B.
+    const run = await store.runs.create({ jobType: 'fine-tune', config: { steps: 24 } });
+    const logged = await store.artifacts.log({
+      name: 'climate-rag-chat',
+      type: 'model',
+      files: [{ path: 'model.onnx', content: Buffer.alloc(1000, 9) }],
+      runId: run.id,
+    });
+    await store.runs.finish(run.id, { state: 'finished' });
+    const second = (
+      await store.registry.link({ artifact: logged.ref, target: chatModelCollectionRef('weft', 'climate-rag') })
+    ).ref;
+    const publisher = new WandbPublisher(store, selectWandbRemote(environment(), { project: 'rag-demo' }).config!);
     proxy.decide = () => ({ action: 'answer', status: 503, body: { errors: [{ message: 'upstream busy' }] } });
-    const busy = await publish(publisher).catch((error: unknown) => error);
+    const busy = await publish(publisher, second).catch((error: unknown) => error);
     // Not an ApplicationFailure: the activity's retry policy retries it.
     expect(busy).not.toBeInstanceOf(ApplicationFailure);
     expect(busy).toMatchObject({ retryable: true, name: 'WandbUnavailableError' });
@@ -161,12 +181,23 @@ describe('publishing a fine-tuned chat model into W&B (a second weft serve)', ()
 
     proxy.decide = () => ({ action: 'forward' });
     await remote.stop();
-    const down = await publish(publisher).catch((error: unknown) => error);
+    const down = await publish(publisher, second).catch((error: unknown) => error);
     expect(down).toMatchObject({ retryable: true, name: 'WandbUnavailableError' });
     expect((down as Error).message).toMatch(/unreachable/);
     await remote.restart();
     proxy.upstream = remote.url;
-    const result = await publish(publisher);
-    expect(result.refs.chatModelArtifact).toBe('wandb-artifact:///team-remote/rag-other/climate-rag-chat:v0');
+    const result = await publish(publisher, second);
+    expect(result.refs).toMatchObject({
+      chatModelArtifact: 'wandb-artifact:///team-remote/rag-remote/climate-rag-chat:v1',
+      chatModelRegistry: 'wandb-artifact:///weft/wandb-registry-RAG Chat Models/climate-rag:v1',
+    });
+    const linked = await remote.store.registry.versions(
+      'wandb-artifact:///weft/wandb-registry-RAG Chat Models/climate-rag',
+    );
+    // `candidate` moved to the newest fine-tune.
+    expect(linked.map((version) => [version.version, version.aliases.filter((alias) => alias !== 'latest')])).toEqual([
+      [0, []],
+      [1, ['candidate']],
+    ]);
   });
 });
