@@ -56,7 +56,7 @@ print(
             "published_metadata": published.metadata,
             "reference": reference,
             "source_aliases": sorted(source.aliases),
-            "rag_model_chat_model": str(getattr(rag_model, "chat_model", "")),
+            "rag_model_loaded": rag_model is not None,
             "calls_total": len(calls),
             "calls_in_run": len(in_run),
             "calls_by_op": dict(by_op),
