@@ -1,8 +1,15 @@
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
+import { createRegistryActivities } from '../../activities/registry';
 import { createWandbPublishActivities } from '../../activities/wandb-publish';
 import { openLineageStore, type LineageStore } from '../../lib/lineage';
-import { chatModelCollectionRef, registryArtifactTypes, registryNames } from '../../lib/rag/registries';
+import {
+  chatModelCollectionRef,
+  ragModelCollectionRef,
+  registryArtifactTypes,
+  registryNames,
+} from '../../lib/rag/registries';
+import { errorTypes } from '../../workflows/contracts/errors';
 import { openWandbPublisher, selectWandbRemote, WandbPublisher } from '../../lib/wandb-remote';
 import type { WandbPublishResult } from '../../workflows/contracts/lifecycle';
 import { createTestLocation, type TestLocation } from '../lineage/support/test-backends';
@@ -199,5 +206,78 @@ describe('publishing a fine-tuned chat model into W&B (a second weft serve)', ()
       [0, []],
       [1, ['candidate']],
     ]);
+  });
+
+  it('never moves production over a newer champion in W&B: the run ends superseded, nothing moves, here or there', async () => {
+    const publisher = (await openWandbPublisher(store, environment(), { project: 'rag-demo' }, quiet))!;
+    const registry = createRegistryActivities({ store, org: 'weft', wandb: publisher });
+    const ragModel = await store.objects.publish({
+      name: 'RagModel',
+      value: { _type: 'RagModel', _class_name: 'RagModel', _bases: ['Model', 'Object'], prompt: 'answer briefly' },
+    });
+    const promotion = {
+      app: 'climate-rag',
+      ragModelRef: ragModel.ref,
+      workflowId: 'wf-publish',
+      expectedProductionRef: null,
+      gate: {
+        decision: 'pass' as const,
+        metric: 'f1',
+        challengerMean: 0.5,
+        championMean: null,
+        difference: null,
+        ciLow: null,
+        ciHigh: null,
+        margin: 0,
+        reason: 'no champion',
+      },
+    };
+    // Someone published a champion into W&B directly (the seed's notebook): production points at it.
+    const theirs = await remote.store.artifacts.log({
+      entity: 'team-remote',
+      project: 'rag-remote',
+      name: 'RagModel',
+      type: 'rag-model',
+      metadata: { url: 'weave:///team-remote/rag-remote/object/RagModel:theirs' },
+      references: [{ uri: 'weave:///team-remote/rag-remote/object/RagModel:theirs', path: 'model' }],
+    });
+    const target = 'wandb-artifact:///weft/wandb-registry-RAG Models/RAG Model';
+    const link = await remote.store.registry.link({ artifact: theirs.ref, target });
+    await remote.store.registry.moveAlias(target, { alias: 'production', to: link.version, expected: null });
+
+    const failure = await new MockActivityEnvironment()
+      .run(registry.promoteRagModel, promotion)
+      .catch((error: unknown) => error);
+    expect(failure).toBeInstanceOf(ApplicationFailure);
+    expect((failure as ApplicationFailure).type).toBe(errorTypes.aliasConflict);
+    expect((failure as ApplicationFailure).message).toMatch(
+      /production of weft\/wandb-registry-RAG Models\/RAG Model in W&B points at v0, which weft did not publish/,
+    );
+    // Checked before the local move: the local production did not move either.
+    await expect(
+      store.registry.resolve(`${ragModelCollectionRef('weft', 'climate-rag')}:production`),
+    ).rejects.toThrow();
+    expect((await remote.store.registry.resolve(`${target}:production`)).artifact.ref).toBe(theirs.ref);
+
+    // Another app, without a production in W&B yet: publishing moves it once; a retry changes nothing.
+    const other = { ...promotion, app: 'legal-rag', workflowId: 'wf-publish-2' };
+    const published = await new MockActivityEnvironment().run(registry.promoteRagModel, other);
+    expect(published.wandb).toMatchObject({
+      ragModelRegistry: 'wandb-artifact:///weft/wandb-registry-RAG Models/legal-rag:v0',
+      production: 'wandb-artifact:///weft/wandb-registry-RAG Models/legal-rag:production',
+    });
+    const again = await new MockActivityEnvironment().run(registry.promoteRagModel, other);
+    expect(again).toEqual(published);
+    expect(
+      await remote.store.registry.aliasHistory(
+        'wandb-artifact:///weft/wandb-registry-RAG Models/legal-rag',
+        'production',
+      ),
+    ).toHaveLength(1);
+    const artifact = await remote.store.artifacts.get(
+      'wandb-artifact:///team-remote/rag-remote/legal-rag-rag-model:v0',
+    );
+    expect(artifact.aliases).toContain(published.wandb!.ragModel!.split(':').pop());
+    expect(artifact.metadata.weft_rag_model).toBe(ragModel.ref);
   });
 });
