@@ -28,7 +28,11 @@ export interface RegistryActivityDependencies {
 /** The name used for the idempotency key of one step of one workflow (rule 3: keys derive from workflow id + step). */
 const stepKey = (workflowId: string, step: string) => `${workflowId}/${step}`;
 
-export function createRegistryActivities({ store, org, wandb }: RegistryActivityDependencies): LifecycleRegistryActivities {
+export function createRegistryActivities({
+  store,
+  org,
+  wandb,
+}: RegistryActivityDependencies): LifecycleRegistryActivities {
   return atBoundary<LifecycleRegistryActivities>({
     async registerModel(input) {
       const onnxDirectory = path.join(input.fineTune.modelDirectory, 'onnx');

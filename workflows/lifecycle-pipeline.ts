@@ -13,12 +13,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import {
-  lightActivity,
-  registryActivity,
-  trainingActivity,
-  wandbPublishActivity,
-} from './contracts/activity-options';
+import { lightActivity, registryActivity, trainingActivity, wandbPublishActivity } from './contracts/activity-options';
 import { errorTypes } from './contracts/errors';
 import type { EvaluateWorkflowResult } from './contracts/evaluation';
 import {

@@ -4,8 +4,7 @@ import type { WandbRemoteConfig } from './config';
 import { WandbAuthError, WandbRequestError, WandbUnavailableError } from './errors';
 
 /** A request body: JSON, bytes, or a file streamed from disk (model weights are not read into memory). */
-export type RequestBody =
-  { json: unknown } | { bytes: Buffer } | { file: string; size: number } | { form: FormData };
+export type RequestBody = { json: unknown } | { bytes: Buffer } | { file: string; size: number } | { form: FormData };
 
 export interface WandbClientOptions {
   /** Time limit of one JSON request. Default 60 s. */
@@ -49,7 +48,8 @@ export class WandbClient {
       if (codes.some((code) => code === 'UNAVAILABLE' || code === 'INTERNAL')) {
         throw new WandbUnavailableError(`W&B at ${this.config.baseUrl} could not ${what} now: ${messages}`);
       }
-      if (/permission|not authorized|unauthori[sz]ed|forbidden/i.test(messages)) throw this.authError(403, what, messages);
+      if (/permission|not authorized|unauthori[sz]ed|forbidden/i.test(messages))
+        throw this.authError(403, what, messages);
       throw new WandbRequestError(`W&B at ${this.config.baseUrl} refused to ${what}: ${messages}`);
     }
     if (body.data === undefined || body.data === null) {

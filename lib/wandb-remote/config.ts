@@ -26,7 +26,9 @@ function validUrl(name: string, value: string): string {
   try {
     url = new URL(value);
   } catch {
-    throw new WandbConfigError(`${name}="${value}" is not a URL; set it to the W&B server, e.g. http://127.0.0.1:6345.`);
+    throw new WandbConfigError(
+      `${name}="${value}" is not a URL; set it to the W&B server, e.g. http://127.0.0.1:6345.`,
+    );
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') {
     throw new WandbConfigError(`${name}="${value}" must be an http:// or https:// URL.`);

@@ -12,12 +12,6 @@ export {
   WandbUnavailableError,
 } from './errors';
 export { PublicationJournal, serverKey, type Publication, type PublicationKind } from './journal';
-export {
-  WandbPublisher,
-  untracked,
-  type PublishCheckpoint,
-  type PublishProgress,
-  type RemoteRefs,
-} from './publisher';
+export { WandbPublisher, untracked, type PublishCheckpoint, type PublishProgress, type RemoteRefs } from './publisher';
 export { openWandbPublisher } from './open';
 export { syncToWandb, type SyncEntry } from './sync';

@@ -167,7 +167,9 @@ export class WandbPublisher {
       {
         complete: true,
         exitcode: exitCode,
-        files: { 'wandb-summary.json': { offset: 0, content: [JSON.stringify(await this.remoteValue(summary, 'known'))] } },
+        files: {
+          'wandb-summary.json': { offset: 0, content: [JSON.stringify(await this.remoteValue(summary, 'known'))] },
+        },
       },
     );
   }
@@ -198,7 +200,12 @@ export class WandbPublisher {
     const { manifest, uploads } = await this.remoteManifest(version);
     const digest = artifactDigest(manifest);
     const what = `log the artifact ${version.name} (${localRef})`;
-    let remote = await this.findArtifact(version, digest, progress.checkpoint.artifactIds[version.ref], options.aliases);
+    let remote = await this.findArtifact(
+      version,
+      digest,
+      progress.checkpoint.artifactIds[version.ref],
+      options.aliases,
+    );
     if (!remote) {
       const created = await this.client.graphql<{ createArtifact: { artifact: RemoteArtifact } }>(
         what,
@@ -228,7 +235,8 @@ export class WandbPublisher {
       progress.checkpoint.artifactIds[version.ref] = remote.id;
       progress.onProgress(progress.checkpoint);
     }
-    if (remote.state !== 'COMMITTED') remote = await this.uploadAndCommit(remote.id, version, manifest, uploads, progress);
+    if (remote.state !== 'COMMITTED')
+      remote = await this.uploadAndCommit(remote.id, version, manifest, uploads, progress);
     if (remote.versionIndex === null) throw new WandbRequestError(`W&B committed ${what} without a version number.`);
     const remoteRef = formatRef({
       kind: 'artifact',
@@ -240,7 +248,8 @@ export class WandbPublisher {
     await this.journal.record({
       item,
       kind: 'artifact',
-      workflowId: options.workflowId ?? (typeof version.metadata.workflow_id === 'string' ? version.metadata.workflow_id : null),
+      workflowId:
+        options.workflowId ?? (typeof version.metadata.workflow_id === 'string' ? version.metadata.workflow_id : null),
       localRef: version.ref,
       remoteRef,
       remoteId: remote.id,
@@ -525,7 +534,10 @@ export class WandbPublisher {
     progress: PublishProgress,
   ): Promise<RemoteRefs> {
     const linked = await this.store.registry.resolve(input.localRegistryRef);
-    const localVersionRef = formatRef({ ...parseRegistryVersion(input.localRegistryRef), version: `v${linked.version}` });
+    const localVersionRef = formatRef({
+      ...parseRegistryVersion(input.localRegistryRef),
+      version: `v${linked.version}`,
+    });
     const collectionRef = formatRef({ ...parseRegistryVersion(input.localRegistryRef), version: undefined });
     const collection = collectionOf(input.localRegistryRef);
     const ragModelRef = ragModelRefOfArtifact(linked.artifact);
@@ -723,7 +735,14 @@ export class WandbPublisher {
   async remoteString(text: string, artifacts: ArtifactRefMode = 'publish'): Promise<string> {
     const weave = /^weave:\/\/\/([^/]+)\/([^/]+)\/(object|op|table|call)\/([^/]+)(.*)$/s.exec(text);
     if (weave) {
-      const [, entity, project, kind, tail, rest] = weave as unknown as [string, string, string, string, string, string];
+      const [, entity, project, kind, tail, rest] = weave as unknown as [
+        string,
+        string,
+        string,
+        string,
+        string,
+        string,
+      ];
       if (kind === 'call') return `weave:///${this.projectId}/call/${tail}${rest}`;
       const head = await this.remoteWeave(entity, project, kind as 'object' | 'op' | 'table', tail);
       return `${head}${rest}`;
@@ -768,9 +787,13 @@ export class WandbPublisher {
         const rows = await this.store.tables.rows(localHead);
         const mapped = [];
         for (const row of rows) mapped.push(await this.remoteValue(row.value));
-        const created = (await this.client.postJson(`create a table of ${rows.length} rows`, this.client.traceUrl('/table/create'), {
-          table: { project_id: this.projectId, rows: mapped },
-        })) as { digest: string };
+        const created = (await this.client.postJson(
+          `create a table of ${rows.length} rows`,
+          this.client.traceUrl('/table/create'),
+          {
+            table: { project_id: this.projectId, rows: mapped },
+          },
+        )) as { digest: string };
         remoteHead = `weave:///${this.projectId}/table/${created.digest}`;
       } else {
         const colon = tail.lastIndexOf(':');

@@ -49,7 +49,8 @@ export async function syncToWandb(
         report({ item: localRef, outcome: 'already', remoteRef: done.remoteRef, detail: 'chat model' });
         continue;
       }
-      const workflowId = typeof version.artifact.metadata.workflow_id === 'string' ? version.artifact.metadata.workflow_id : '';
+      const workflowId =
+        typeof version.artifact.metadata.workflow_id === 'string' ? version.artifact.metadata.workflow_id : '';
       const refs = await publisher.publishChatModel({ app, localRegistryRef: localRef, workflowId }, untracked());
       report({ item: localRef, outcome: 'published', remoteRef: refs.chatModelRegistry ?? null, detail: 'chat model' });
     }
@@ -77,14 +78,20 @@ export async function syncToWandb(
       const item = isProduction ? `production:${localRef}` : `link:${localRef}`;
       const done = await journal.get(item);
       if (done) {
-        report({ item: localRef, outcome: done.state === 'superseded' ? 'superseded' : 'already', remoteRef: done.remoteRef, detail: isProduction ? 'production' : 'RagModel' });
+        report({
+          item: localRef,
+          outcome: done.state === 'superseded' ? 'superseded' : 'already',
+          remoteRef: done.remoteRef,
+          detail: isProduction ? 'production' : 'RagModel',
+        });
         continue;
       }
       try {
         const refs = await publisher.publishRagModel(
           {
             localRegistryRef: localRef,
-            workflowId: typeof version.artifact.metadata.workflow_id === 'string' ? version.artifact.metadata.workflow_id : null,
+            workflowId:
+              typeof version.artifact.metadata.workflow_id === 'string' ? version.artifact.metadata.workflow_id : null,
             // production follows the local one; what W&B holds must be something local history already replaced.
             ...(isProduction ? { production: { expectedRagModelRef: null } } : {}),
           },

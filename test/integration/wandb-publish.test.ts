@@ -216,7 +216,9 @@ describe('the pipeline publishes into a W&B server through W&B’s protocols', (
       calls_ended: localCalls.length,
     });
     expect(read.result.chat_aliases).toEqual(expect.arrayContaining(['candidate']));
-    expect(Object.keys(read.result.chat_files as object).sort()).toEqual(local.manifest.map((entry) => entry.path).sort());
+    expect(Object.keys(read.result.chat_files as object).sort()).toEqual(
+      local.manifest.map((entry) => entry.path).sort(),
+    );
     const digest = String(read.result.reference).split(':').pop()!;
     expect(read.result.source_aliases).toEqual(expect.arrayContaining([digest]));
     expect(read.result.rag_model_loaded).toBe(true);

@@ -261,7 +261,10 @@ describe('publishing a fine-tuned chat model into W&B (a second weft serve)', ()
 
     // Another app, without a production in W&B yet: publishing moves it once; a retry changes nothing.
     const other = { ...promotion, app: 'legal-rag', workflowId: 'wf-publish-2' };
-    const published = await new MockActivityEnvironment().run(registry.promoteRagModel, other);
+    const published: { wandb?: Record<string, string> } = await new MockActivityEnvironment().run(
+      registry.promoteRagModel,
+      other,
+    );
     expect(published.wandb).toMatchObject({
       ragModelRegistry: 'wandb-artifact:///weft/wandb-registry-RAG Models/legal-rag:v0',
       production: 'wandb-artifact:///weft/wandb-registry-RAG Models/legal-rag:production',

@@ -65,14 +65,10 @@ export class FaultProxy {
     }
     if (decision.action === 'hold') await decision.released;
     const target = new URL(path, this.upstream);
-    const forwarded = http.request(
-      target,
-      { method: request.method, headers: request.headers },
-      (upstreamResponse) => {
-        response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.headers);
-        upstreamResponse.pipe(response);
-      },
-    );
+    const forwarded = http.request(target, { method: request.method, headers: request.headers }, (upstreamResponse) => {
+      response.writeHead(upstreamResponse.statusCode ?? 502, upstreamResponse.headers);
+      upstreamResponse.pipe(response);
+    });
     // The W&B server is down: the client sees its connection closed, as with a stopped server.
     forwarded.on('error', () => response.socket?.destroy());
     forwarded.end(body);

@@ -51,7 +51,10 @@ export interface PythonRun {
 }
 
 /** Starts `bin/weft serve` on a location; resolves once it listens, with its URL. */
-function spawnServe(location: TestLocation, onStderr: (text: string) => void): Promise<{ child: ChildProcess; url: string }> {
+function spawnServe(
+  location: TestLocation,
+  onStderr: (text: string) => void,
+): Promise<{ child: ChildProcess; url: string }> {
   return new Promise((resolve, reject) => {
     const spawned = spawn(path.join(ROOT, 'bin', 'weft'), ['serve', '--port', '0'], {
       cwd: ROOT,
