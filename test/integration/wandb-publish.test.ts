@@ -108,7 +108,11 @@ describe('the pipeline publishes into a W&B server through W&B’s protocols', (
     let releaseCommit!: () => void;
     const commitReleased = new Promise<void>((resolve) => (releaseCommit = resolve));
     let commitsHeld = 0;
-    proxy.decide = ({ operation }) => {
+    const created: string[] = [];
+    proxy.decide = ({ operation, variables }) => {
+      if (operation === 'WeftCreateArtifact') {
+        created.push(String((variables?.input as { artifactCollectionName?: unknown }).artifactCollectionName));
+      }
       if (operation === 'WeftCommitArtifact' && commitsHeld === 0) {
         commitsHeld += 1;
         return { action: 'hold', released: commitReleased };
@@ -155,6 +159,8 @@ describe('the pipeline publishes into a W&B server through W&B’s protocols', (
     // Exactly one version of the chat model although its commit was repeated after the kill; linked once.
     const chat = await remote.store.artifacts.get('wandb-artifact:///team-remote/rag-remote/climate-rag-chat:latest');
     expect(chat.version).toBe(0);
+    // The retry found the version the killed attempt committed (by its heartbeated id or its digest): no second draft.
+    expect(created.filter((name) => name === 'climate-rag-chat')).toHaveLength(1);
     const chatLinks = await remote.store.registry.versions(
       'wandb-artifact:///weft/wandb-registry-RAG Chat Models/climate-rag',
     );

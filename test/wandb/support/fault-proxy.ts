@@ -12,6 +12,8 @@ export interface FaultRequest {
   path: string;
   /** The GraphQL operation name (`WeftLinkArtifact`, …) of a `/graphql` POST, else undefined. */
   operation: string | undefined;
+  /** Its variables (a `/graphql` POST), else undefined. */
+  variables: Record<string, unknown> | undefined;
 }
 
 /**
@@ -47,17 +49,23 @@ export class FaultProxy {
     for await (const chunk of request) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks);
     let operation: string | undefined;
+    let variables: Record<string, unknown> | undefined;
     if (request.url === '/graphql') {
       try {
-        const parsed = JSON.parse(body.toString('utf8')) as { query?: string; operationName?: string };
+        const parsed = JSON.parse(body.toString('utf8')) as {
+          query?: string;
+          operationName?: string;
+          variables?: Record<string, unknown>;
+        };
         operation = parsed.operationName ?? /(?:query|mutation)\s+(\w+)/.exec(parsed.query ?? '')?.[1];
+        variables = parsed.variables;
       } catch {
         operation = undefined;
       }
     }
     const path = request.url ?? '/';
     this.seen.push(`${request.method} ${path.split('?')[0]}${operation ? ` ${operation}` : ''}`);
-    const decision = this.decide({ method: request.method ?? 'GET', path, operation });
+    const decision = this.decide({ method: request.method ?? 'GET', path, operation, variables });
     if (decision.action === 'answer') {
       response.writeHead(decision.status, { 'content-type': 'application/json' });
       response.end(JSON.stringify(decision.body));
