@@ -12,19 +12,27 @@ import {
   registryArtifactTypes,
   registryNames,
 } from '../lib/rag/registries';
+import type { WandbPublisher } from '../lib/wandb-remote';
 import { errorTypes } from '../workflows/contracts/errors';
 import type { LifecycleRegistryActivities } from '../workflows/contracts/lifecycle';
 import { atBoundary, invalidInput } from './boundary';
+import { toAliasConflictFailure, withPublishProgress } from './wandb-publish';
 
 export interface RegistryActivityDependencies {
   store: LineageStore;
   org: string;
+  /** Set when W&B is configured (WANDB_ENTITY): promoteRagModel then publishes into W&B too. */
+  wandb?: WandbPublisher;
 }
 
 /** The name used for the idempotency key of one step of one workflow (rule 3: keys derive from workflow id + step). */
 const stepKey = (workflowId: string, step: string) => `${workflowId}/${step}`;
 
-export function createRegistryActivities({ store, org }: RegistryActivityDependencies): LifecycleRegistryActivities {
+export function createRegistryActivities({
+  store,
+  org,
+  wandb,
+}: RegistryActivityDependencies): LifecycleRegistryActivities {
   return atBoundary<LifecycleRegistryActivities>({
     async registerModel(input) {
       const onnxDirectory = path.join(input.fineTune.modelDirectory, 'onnx');
@@ -128,6 +136,18 @@ export function createRegistryActivities({ store, org }: RegistryActivityDepende
         input.expectedProductionRef === null
           ? null
           : ((await linkedVersionOfRagModel(store, collectionRef, input.expectedProductionRef))?.version ?? null);
+      // W&B first: a newer champion there stops the move here too, before the local store changes.
+      const remoteConflict = await wandb?.productionConflict({
+        collectionRef,
+        expectedRagModelRef: input.expectedProductionRef,
+        challengerRagModelRef: input.ragModelRef,
+      });
+      if (remoteConflict) {
+        throw ApplicationFailure.nonRetryable(
+          `${remoteConflict}; the challenger was not published. Re-run the pipeline to compare against it.`,
+          errorTypes.aliasConflict,
+        );
+      }
       try {
         await store.registry.promote({
           collection: collectionRef,
@@ -146,7 +166,22 @@ export function createRegistryActivities({ store, org }: RegistryActivityDepende
           errorTypes.aliasConflict,
         );
       }
-      return { registryRef: linked.ref, version: `v${linked.version}` };
+      if (!wandb) return { registryRef: linked.ref, version: `v${linked.version}` };
+      try {
+        const remote = await withPublishProgress((progress) =>
+          wandb.publishRagModel(
+            {
+              localRegistryRef: linked.ref,
+              workflowId: input.workflowId,
+              production: { expectedRagModelRef: input.expectedProductionRef },
+            },
+            progress,
+          ),
+        );
+        return { registryRef: linked.ref, version: `v${linked.version}`, wandb: remote };
+      } catch (error) {
+        throw toAliasConflictFailure(error);
+      }
     },
   });
 }

@@ -9,6 +9,7 @@ import { registerDoctorCommands } from './commands/doctor-commands';
 import { registerRagCommands } from './commands/rag-commands';
 import { registerServeCommands } from './commands/serve-commands';
 import { registerStackCommands } from './commands/stack-commands';
+import { registerWandbCommands } from './commands/wandb-commands';
 import { printJson } from './output';
 import { describeRunFailure, formatRunFailure } from './run-failure';
 
@@ -31,6 +32,7 @@ export function buildProgram(): Command {
   registerDemoCommands(program);
   registerRagCommands(program);
   registerServeCommands(program);
+  registerWandbCommands(program);
   registerDoctorCommands(program);
   return program;
 }

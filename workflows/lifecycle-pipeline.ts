@@ -13,7 +13,7 @@ import {
   upsertSearchAttributes,
   workflowInfo,
 } from '@temporalio/workflow';
-import { lightActivity, registryActivity, trainingActivity } from './contracts/activity-options';
+import { lightActivity, registryActivity, trainingActivity, wandbPublishActivity } from './contracts/activity-options';
 import { errorTypes } from './contracts/errors';
 import type { EvaluateWorkflowResult } from './contracts/evaluation';
 import {
@@ -34,6 +34,8 @@ import {
   type LifecycleRegistryActivities,
   type LifecycleStage,
   type LifecycleValidationActivities,
+  type LifecycleWandbActivities,
+  wandbPublishPatch,
 } from './contracts/lifecycle';
 import {
   weftAppSearchAttribute,
@@ -53,6 +55,11 @@ const gpu = proxyActivities<LifecycleGpuActivities>({
 const registry = proxyActivities<LifecycleRegistryActivities & LegacyLifecycleRegistryActivities>({
   ...registryActivity,
   taskQueue: taskQueues.registry,
+});
+const wandb = proxyActivities<LifecycleWandbActivities>({
+  ...wandbPublishActivity,
+  taskQueue: taskQueues.registry,
+  summary: 'publish into the configured W&B server (no-op when none is)',
 });
 const pipeline = proxyActivities<LifecyclePipelineActivities>({ ...lightActivity, taskQueue: taskQueues.pipeline });
 const validation = proxyActivities<LifecycleValidationActivities>({
@@ -162,6 +169,15 @@ export async function lifecyclePipelineWorkflow(input: LifecyclePipelineInput): 
     progress.refs.chatModelArtifactRef = registered.artifactRef;
     progress.refs.chatModelRegistryRef = registered.registryRef;
     upsertSearchAttributes([{ key: weftChatModelVersionSearchAttribute, value: registered.registryRef }]);
+    const publishToWandb = patched(wandbPublishPatch);
+    if (publishToWandb) {
+      const remote = await wandb.publishChatModelToWandb({
+        app: input.app,
+        workflowId,
+        registryRef: registered.registryRef,
+      });
+      if (remote.published) progress.refs.wandb = { ...progress.refs.wandb, ...remote.refs };
+    }
     remember();
 
     enter('integrate');
@@ -193,6 +209,13 @@ export async function lifecyclePipelineWorkflow(input: LifecyclePipelineInput): 
       ],
     });
     progress.refs.evaluationResultRefs = evaluation.results.map((result) => result.evaluationResultRef);
+    if (publishToWandb) {
+      const remote = await wandb.publishEvaluationToWandb({
+        workflowId,
+        evaluationResultRefs: progress.refs.evaluationResultRefs,
+      });
+      if (remote.published) progress.refs.wandb = { ...progress.refs.wandb, ...remote.refs };
+    }
     remember();
 
     enter('gate');
@@ -225,7 +248,7 @@ export async function lifecyclePipelineWorkflow(input: LifecyclePipelineInput): 
     }
 
     enter('publish');
-    let published: { registryRef: string; version: string };
+    let published: { registryRef: string; version: string; wandb?: Record<string, string> };
     try {
       const promotion = {
         app: input.app,
@@ -251,6 +274,7 @@ export async function lifecyclePipelineWorkflow(input: LifecyclePipelineInput): 
       throw error;
     }
     progress.refs.publishedRegistryRef = published.registryRef;
+    if (published.wandb) progress.refs.wandb = { ...progress.refs.wandb, ...published.wandb };
     remember();
     enter('done', `published ${published.registryRef}`);
     return { ...base, outcome: 'published', approval, publishedVersion: published.version };

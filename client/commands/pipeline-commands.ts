@@ -142,7 +142,13 @@ export function printLifecycleResult(workflowId: string, result: LifecyclePipeli
       `${Math.round(result.training.tokensPerSecond)} tokens/s` +
       `${result.training.resumedFromStep > 0 ? `, resumed from step ${result.training.resumedFromStep}` : ''}\n` +
       `Refs:\n${Object.entries(result.refs)
-        .map(([name, value]) => `  ${name}: ${Array.isArray(value) ? value.join(', ') : value}`)
+        .map(([name, value]) =>
+          value !== null && typeof value === 'object' && !Array.isArray(value)
+            ? Object.entries(value)
+                .map(([remoteName, remoteRef]) => `  ${name}.${remoteName}: ${String(remoteRef)}`)
+                .join('\n')
+            : `  ${name}: ${Array.isArray(value) ? value.join(', ') : value}`,
+        )
         .join('\n')}\n` +
       `Workflow: ${workflowId}${ui ? `\nTemporal UI: ${ui}` : ''}\n` +
       webUiLines(result),
@@ -320,8 +326,13 @@ export function registerPipelineCommands(program: Command, run: Command): void {
           process.stdout.write(
             `${progressBar(progress.percent / 100)} ${progress.stage}${progress.detail ? ` — ${progress.detail}` : ''}\n`,
           );
-          for (const [name, value] of Object.entries(progress.refs ?? {}))
-            process.stdout.write(`  ${name}: ${String(value)}\n`);
+          for (const [name, value] of Object.entries(progress.refs ?? {})) {
+            // The remote refs of W&B publishing (refs.wandb) are a map of their own: one line each.
+            if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+              for (const [remoteName, remoteRef] of Object.entries(value))
+                process.stdout.write(`  ${name}.${remoteName}: ${String(remoteRef)}\n`);
+            } else process.stdout.write(`  ${name}: ${String(value)}\n`);
+          }
         } else if (progress) {
           process.stdout.write(`${JSON.stringify(progress, null, 2)}\n`);
         }

@@ -36,6 +36,7 @@ import { runWeft } from '../support/cli';
 import { describeRunFailure, RunFailedError } from '../../client/run-failure';
 import { DifferentRunInputsError, startOrJoinLifecycle } from '../../client/commands/pipeline-commands';
 import { createValidationActivities } from '../../activities/validation';
+import { createWandbPublishActivities } from '../../activities/wandb-publish';
 import { storeWithRunInputs } from '../support/run-inputs';
 import { closeRunsOfClosedWorkflows } from '../../lib/temporal/run-reaper';
 
@@ -214,7 +215,12 @@ describe('lifecyclePipelineWorkflow (mocked activities, real dev server)', () =>
         activities: gpuActivities,
         maxHeartbeatThrottleInterval: '1 second',
       }),
-      Worker.create({ connection, taskQueue: taskQueues.registry, activities: registryActivities }),
+      Worker.create({
+        connection,
+        taskQueue: taskQueues.registry,
+        // W&B publishing is not configured here: the real activities answer `published: false` without a publisher.
+        activities: { ...registryActivities, ...createWandbPublishActivities({ publisher: undefined }) },
+      }),
     ]);
     return pipelineWorker.runUntil(gpuWorker.runUntil(registryWorker.runUntil(body(recorder))));
   }

@@ -39,3 +39,15 @@ export const trainingActivity: ActivityOptions = {
   heartbeatTimeout: '30 seconds',
   retry: { initialInterval: '5 seconds', maximumInterval: '2 minutes', maximumAttempts: 5, nonRetryableErrorTypes },
 };
+
+/**
+ * Publishing into a W&B server: uploads can be large (model weights) and the server can be down for a while, so
+ * one attempt may run long (heartbeating every 5 s: a dead worker is noticed in 30 s) and attempts go on for a day, backing off to one every 2 minutes —
+ * the run waits for W&B instead of failing. 401/403 are non-retryable (the activity says which key/entity).
+ */
+export const wandbPublishActivity: ActivityOptions = {
+  startToCloseTimeout: '2 hours',
+  heartbeatTimeout: '30 seconds',
+  scheduleToCloseTimeout: '1 day',
+  retry: { initialInterval: '2 seconds', maximumInterval: '2 minutes', nonRetryableErrorTypes },
+};

@@ -67,6 +67,8 @@ export type LifecycleStage =
   | 'cancelled';
 
 export interface LifecycleRefs {
+  /** What the run published into a W&B server (WANDB_ENTITY set on the workers): remote refs by what they are. */
+  wandb?: Record<string, string>;
   chatModelArtifactRef?: string;
   chatModelRegistryRef?: string;
   chatModelRef?: string;
@@ -164,8 +166,29 @@ export interface LifecycleRegistryActivities {
    * Publishes the gate's challenger as a version of the app's `RAG Models` collection and moves the app's
    * `production` alias to it, compare-and-set against the production version the gate saw.
    */
-  promoteRagModel(input: PromoteRagModelInput): Promise<{ registryRef: string; version: string }>;
+  promoteRagModel(
+    input: PromoteRagModelInput,
+  ): Promise<{ registryRef: string; version: string; wandb?: Record<string, string> }>;
 }
+
+/**
+ * Publishing into a W&B server (lib/wandb-remote), on the registry worker. With W&B not configured they return
+ * `{published: false}` at once, so the workflow calls them unconditionally (it cannot read configuration).
+ */
+export interface LifecycleWandbActivities {
+  /** The fine-tune run, the chat-model artifact with its files, its link into `RAG Chat Models` (alias candidate). */
+  publishChatModelToWandb(input: { app: string; workflowId: string; registryRef: string }): Promise<WandbPublishResult>;
+  /** The evaluation's run and every call of it, each with `wandb-run-id`. */
+  publishEvaluationToWandb(input: { workflowId: string; evaluationResultRefs: string[] }): Promise<WandbPublishResult>;
+}
+
+export interface WandbPublishResult {
+  published: boolean;
+  refs: Record<string, string>;
+}
+
+/** Runs started before W&B publishing existed replay without its two activities. */
+export const wandbPublishPatch = 'wandb-publish';
 
 export interface PromoteRagModelInput {
   app: string;

@@ -100,6 +100,18 @@ export const MIGRATIONS: Migration[] = [
       `CREATE INDEX calls_by_parent ON calls (project, parent_id, started_at)`,
     ],
   },
+  {
+    version: 4,
+    name: 'wandb-publications',
+    statements: [
+      // What the pipeline published into a remote W&B server (lib/wandb-remote): one row per local item and server,
+      // with the remote ref and id, so retries skip what is there, `weft status` shows it and `weft sync` replays the rest.
+      `CREATE TABLE wandb_publications (server TEXT NOT NULL, item TEXT NOT NULL, kind TEXT NOT NULL, workflow_id TEXT,
+        local_ref TEXT NOT NULL, remote_ref TEXT, remote_id TEXT, state TEXT NOT NULL, detail TEXT,
+        updated_at TEXT NOT NULL, PRIMARY KEY (server, item))`,
+      `CREATE INDEX wandb_publications_by_workflow ON wandb_publications (workflow_id)`,
+    ],
+  },
 ];
 
 /** Applies the migrations this database lacks; concurrent openers serialise on one lock and the later ones find nothing to do. */

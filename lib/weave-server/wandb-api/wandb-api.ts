@@ -811,6 +811,8 @@ export class WandbApi {
       const urlPath = `/wandb-files/upload/${encodeURIComponent(draft.id)}/${hex}`;
       edges.push({
         node: {
+          id: encodeId('File', `${draft.id}/${name}`),
+          name,
           storagePath: `${draft.id}/${hex}`,
           uploadUrl: this.url(context, urlPath),
           uploadHeaders: [],

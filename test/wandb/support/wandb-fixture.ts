@@ -34,6 +34,9 @@ export interface WandbServeFixture {
   store: LineageStore;
   /** The server's stderr so far (one line per rejected request). */
   log(): string;
+  /** Stops the server (its store stays); `restart` starts it again on the same store, at a new URL. */
+  stop(): Promise<void>;
+  restart(): Promise<void>;
   weft(args: string[]): Promise<CliResult>;
   /** Runs a Python script in .venv-sdk with only the W&B environment variables pointing at this server ('' unsets one). */
   python(script: string, environment?: Record<string, string>): Promise<PythonRun>;
@@ -47,11 +50,12 @@ export interface PythonRun {
   result: Record<string, unknown>;
 }
 
-/** `bin/weft serve` (the real command, its own process) on a fresh SQLite WEFT_HOME. */
-export async function startWandbServe(): Promise<WandbServeFixture> {
-  const location = await createTestLocation('sqlite');
-  let stderr = '';
-  const { child, url } = await new Promise<{ child: ChildProcess; url: string }>((resolve, reject) => {
+/** Starts `bin/weft serve` on a location; resolves once it listens, with its URL. */
+function spawnServe(
+  location: TestLocation,
+  onStderr: (text: string) => void,
+): Promise<{ child: ChildProcess; url: string }> {
+  return new Promise((resolve, reject) => {
     const spawned = spawn(path.join(ROOT, 'bin', 'weft'), ['serve', '--port', '0'], {
       cwd: ROOT,
       env: {
@@ -66,21 +70,40 @@ export async function startWandbServe(): Promise<WandbServeFixture> {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let stdout = '';
+    let stderr = '';
     spawned.stdout.on('data', (chunk: Buffer) => {
       stdout += chunk.toString('utf8');
       const match = /Weave trace server on (http:\/\/[^\s]+)/.exec(stdout);
       if (match) resolve({ child: spawned, url: match[1]! });
     });
-    spawned.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+    spawned.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8');
+      onStderr(chunk.toString('utf8'));
+    });
     spawned.once('exit', (code) => reject(new Error(`weft serve exited with ${code} before listening:\n${stderr}`)));
   });
+}
+
+/** `bin/weft serve` (the real command, its own process) on a fresh SQLite WEFT_HOME. */
+export async function startWandbServe(): Promise<WandbServeFixture> {
+  const location = await createTestLocation('sqlite');
+  let stderr = '';
+  const started = await spawnServe(location, (text) => (stderr += text));
   const store = await openLineageStore(location.url, { blobDirectory: location.blobDirectory });
   const sandbox = path.join(location.folder, 'python');
-  return {
+  const fixture: WandbServeFixture = {
     location,
-    url,
-    child,
+    url: started.url,
+    child: started.child,
     store,
+    stop: async () => {
+      await killProcess(fixture.child);
+    },
+    restart: async () => {
+      const again = await spawnServe(location, (text) => (stderr += text));
+      fixture.child = again.child;
+      fixture.url = again.url;
+    },
     log: () => stderr,
     weft: (args) => runWeft(args, { WEFT_HOME: location.folder, WEFT_LINEAGE_URL: location.url, WEFT_ORG: 'weft' }),
     python: (script, environment = {}) => {
@@ -90,9 +113,9 @@ export async function startWandbServe(): Promise<WandbServeFixture> {
       const env: Record<string, string> = {
         PATH: process.env.PATH ?? '/usr/bin:/bin',
         HOME: home,
-        WANDB_BASE_URL: url,
+        WANDB_BASE_URL: fixture.url,
         WANDB_API_KEY: WANDB_TOKEN,
-        WF_TRACE_SERVER_URL: url,
+        WF_TRACE_SERVER_URL: fixture.url,
         WEAVE_PRINT_CALL_LINK: 'false',
         WANDB_ERROR_REPORTING: 'false',
         WANDB_DIR: path.join(home, 'wandb'),
@@ -126,11 +149,12 @@ export async function startWandbServe(): Promise<WandbServeFixture> {
       });
     },
     dispose: async () => {
-      await killProcess(child);
+      await killProcess(fixture.child);
       await store.close();
       await location.dispose();
     },
   };
+  return fixture;
 }
 
 /** POSTs GraphQL to the server as the SDKs do (basic auth `api:<token>`). */
