@@ -75,7 +75,11 @@ async function runOnce(kind: 'dev-server' | 'cluster', pipelines: number, maxSte
   for (const name of ['base-chat', 'minilm'])
     fs.symlinkSync(path.join(sharedModels, name), path.join(modelsDirectory, name));
   const suffix = `${kind.replace('-', '_')}_${process.pid}`;
-  const databases = { default: `temporal_${suffix}`, visibility: `temporal_vis_${suffix}`, lineage: `lineage_${suffix}` };
+  const databases = {
+    default: `temporal_${suffix}`,
+    visibility: `temporal_vis_${suffix}`,
+    lineage: `lineage_${suffix}`,
+  };
   const admin = async (sql: string) => {
     const client = new PostgresClient({ connectionString: postgresUrl });
     await client.connect();
@@ -179,7 +183,9 @@ async function main(): Promise<void> {
       `${run.kind}: ${pipelines} pipelines in ${run.wallSeconds.toFixed(1)} s = ${((pipelines * 60) / run.wallSeconds).toFixed(2)} pipelines/min; ` +
         `outcomes ${JSON.stringify(Object.fromEntries([...new Set(run.outcomes)].map((o) => [o, run.outcomes.filter((x) => x === o).length])))}`,
     );
-    console.log(`  workflow tasks: ${run.timings.workflowTaskSeconds.length}, mean ${(mean(run.timings.workflowTaskSeconds) * 1000).toFixed(0)} ms scheduled→completed`);
+    console.log(
+      `  workflow tasks: ${run.timings.workflowTaskSeconds.length}, mean ${(mean(run.timings.workflowTaskSeconds) * 1000).toFixed(0)} ms scheduled→completed`,
+    );
     for (const [type, pairs] of [...run.timings.activities].sort()) {
       console.log(
         `  ${type.padEnd(28)} ×${String(pairs.length).padStart(4)}  queue ${mean(pairs.map((p) => p[0])).toFixed(2)} s  run ${mean(pairs.map((p) => p[1])).toFixed(2)} s`,

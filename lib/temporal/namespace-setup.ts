@@ -1,4 +1,5 @@
-import { Connection } from '@temporalio/client';
+import type { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 import { temporal } from '@temporalio/proto';
 import { weftSearchAttributeDefinitions } from '../../workflows/contracts/search-attributes';
 import type { TemporalTarget } from './connection';
@@ -90,7 +91,7 @@ export async function ensureNamespaceAndSearchAttributes(
     try {
       await connection.workflowService.registerNamespace({
         namespace,
-        workflowExecutionRetentionPeriod: { seconds: namespaceRetentionSeconds },
+        workflowExecutionRetentionPeriod: msToTs(namespaceRetentionSeconds * 1000),
       });
       namespaceCreated = true;
     } catch (error) {

@@ -36,7 +36,11 @@ describe('weft on a Temporal Server cluster on PostgreSQL, 2 workers of each kin
   const home = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-cluster-'));
   const modelsDirectory = path.join(home, 'models');
   const suffix = `${process.pid}_${Date.now().toString(36)}`;
-  const databases = { default: `temporal_${suffix}`, visibility: `temporal_vis_${suffix}`, lineage: `lineage_${suffix}` };
+  const databases = {
+    default: `temporal_${suffix}`,
+    visibility: `temporal_vis_${suffix}`,
+    lineage: `lineage_${suffix}`,
+  };
   const postgresUrl = process.env.WEFT_TEST_POSTGRES_URL!;
   let server: ClusterServer;
   let environment: NodeJS.ProcessEnv;
@@ -96,7 +100,9 @@ describe('weft on a Temporal Server cluster on PostgreSQL, 2 workers of each kin
     };
     services = await openWorkerServices(parseConfig({ ...environment }));
     await Promise.all(
-      (['orchestrator', 'gpu', 'registry'] as const).flatMap((kind) => ['a', 'b'].map((instance) => startWorker(kind, instance))),
+      (['orchestrator', 'gpu', 'registry'] as const).flatMap((kind) =>
+        ['a', 'b'].map((instance) => startWorker(kind, instance)),
+      ),
     );
     connection = await Connection.connect({ address: server.address });
     client = new Client({ connection, namespace });
@@ -160,7 +166,17 @@ describe('weft on a Temporal Server cluster on PostgreSQL, 2 workers of each kin
 
     // A schedule on the cluster, firing every minute, for an app with no production version (each run ends at once).
     const created = await runWeft(
-      ['schedule', 'create', '--app', 'cluster-schedule', '--evaluation', evaluation.ref, '--cron', '* * * * *', '--json'],
+      [
+        'schedule',
+        'create',
+        '--app',
+        'cluster-schedule',
+        '--evaluation',
+        evaluation.ref,
+        '--cron',
+        '* * * * *',
+        '--json',
+      ],
       environment,
     );
     expect(created.stderr).toBe('');
@@ -210,7 +226,9 @@ describe('weft on a Temporal Server cluster on PostgreSQL, 2 workers of each kin
     await waitFor(
       'three runs past fine-tuning',
       async () =>
-        (await stages()).filter((stage) => past(stage, order) >= past('register', order)).length >= 3 ? true : undefined,
+        (await stages()).filter((stage) => past(stage, order) >= past('register', order)).length >= 3
+          ? true
+          : undefined,
       1_200_000,
     );
     await server.restart();

@@ -93,10 +93,16 @@ describe('weft doctor checks a remote Temporal server', () => {
     const down = await doctor({ TEMPORAL_ADDRESS: address });
     expect(down.code).toBe(1);
     expect(down.report.checks).toEqual([
-      expect.objectContaining({ name: 'temporal', status: 'fail', detail: expect.stringContaining(`Cannot connect to Temporal at ${address}`) }),
+      expect.objectContaining({
+        name: 'temporal',
+        status: 'fail',
+        detail: expect.stringContaining(`Cannot connect to Temporal at ${address}`),
+      }),
     ]);
     const bad = await runWeft(['doctor', '--only', 'temporal,gpus'], { WEFT_HOME: home });
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/--only takes a comma-separated list of models, temporal-cli, inference, trainer, temporal; got 'gpus'/);
+    expect(bad.stderr).toMatch(
+      /--only takes a comma-separated list of models, temporal-cli, inference, trainer, temporal; got 'gpus'/,
+    );
   }, 60_000);
 });
