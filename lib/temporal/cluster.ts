@@ -194,7 +194,8 @@ export async function clusterPorts(frontend?: number): Promise<ClusterPorts> {
 
 /**
  * The server's static config: PostgreSQL for both stores, all four services in one process on 127.0.0.1, no
- * metrics or pprof listeners, and a dynamic config file.
+ * metrics or pprof listeners, and a dynamic config file. The four services may each open their own pools: 4 × (5 + 2)
+ * connections at most, well within PostgreSQL's default of 100.
  */
 export function clusterConfigYaml(options: {
   endpoint: PostgresEndpoint;
@@ -236,9 +237,9 @@ export function clusterConfigYaml(options: {
     `  numHistoryShards: ${options.historyShards}`,
     '  datastores:',
     '    postgres-default:',
-    store(databases.default, 10),
+    store(databases.default, 5),
     '    postgres-visibility:',
-    store(databases.visibility, 4),
+    store(databases.visibility, 2),
     'global:',
     '  membership:',
     '    maxJoinDuration: 30s',
