@@ -1,10 +1,11 @@
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
 import { Client as PostgresClient } from 'pg';
 import { projectRoot } from '../config/config';
-import { freePort, waitForTemporal } from './dev-server';
+import { waitForTemporal } from './dev-server';
 import { ensureNamespaceAndSearchAttributes, type NamespaceSetupReport } from './namespace-setup';
 
 /**
@@ -168,13 +169,26 @@ export interface ClusterPorts {
   workerMembership: number;
 }
 
-/** Free ports for every service (all different), with the frontend on `frontend` when given. */
+/** True when `port` on 127.0.0.1 can be bound now. */
+function canBind(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = net.createServer();
+    probe.once('error', () => resolve(false));
+    probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+  });
+}
+
+/**
+ * Free ports for every service (all different), with the frontend on `frontend` when given. Below 32768: the server
+ * records each service's membership port in a PostgreSQL `smallint` column, so an ephemeral port (32768 and up on
+ * Linux) makes it exit at start ("value out of range for type smallint").
+ */
 export async function clusterPorts(frontend?: number): Promise<ClusterPorts> {
   const taken = new Set<number>(frontend === undefined ? [] : [frontend]);
   const next = async () => {
     for (;;) {
-      const port = await freePort();
-      if (!taken.has(port)) {
+      const port = 20_000 + Math.floor(Math.random() * 12_000);
+      if (!taken.has(port) && (await canBind(port))) {
         taken.add(port);
         return port;
       }
