@@ -98,7 +98,7 @@ async function temporalChecks(target: TemporalTarget): Promise<TemporalCheck[]> 
       checks.push({
         name: 'namespace',
         status: 'fail',
-        detail: `namespace '${target.namespace}' does not exist at ${target.address}; register it: ${command}`,
+        detail: `namespace '${target.namespace}' does not exist at ${target.address}; register it with the command below`,
         commands: [command],
       });
       return checks;
@@ -113,7 +113,7 @@ async function temporalChecks(target: TemporalTarget): Promise<TemporalCheck[]> 
       const commands = missing.map((problem) => searchAttributeCreateCommand(target, problem.name));
       const parts = [
         ...(missing.length > 0
-          ? [`missing ${missing.map((problem) => problem.name).join(', ')}; register them: ${commands.join(' && ')}`]
+          ? [`missing ${missing.map((problem) => problem.name).join(', ')}; register them with the commands below`]
           : []),
         ...wrongType.map(
           (problem) =>
