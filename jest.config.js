@@ -4,6 +4,9 @@ module.exports = {
   testEnvironment: '<rootDir>/test/inference/onnxruntime-environment.js',
   transform: { '^.+\\.ts$': ['ts-jest', { tsconfig: 'tsconfig.json' }] },
   testMatch: ['<rootDir>/test/**/*.test.ts'],
+  // test/cluster runs a Temporal Server built from Go source: only through `npm run test:cluster`.
+  testPathIgnorePatterns:
+    process.env.WEFT_CLUSTER_TEST === '1' ? ['/node_modules/'] : ['/node_modules/', '/test/cluster/'],
   testTimeout: 120_000,
   // The integration tests start real servers; one file at a time keeps 2 cores usable.
   maxWorkers: 1,

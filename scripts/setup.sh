@@ -72,6 +72,9 @@ bash scripts/setup-python.sh
 .venv/bin/temporal --version >&2
 # The pinned W&B Python SDKs (wandb, weave) that test/wandb runs against `weft serve`, in their own venv (.venv-sdk).
 bash scripts/setup-wandb-sdks.sh
+# Opt-in (not in CI: it compiles for minutes): the Temporal Server and temporal-sql-tool for `npm run temporal:cluster`
+# and `npm run test:cluster`, built from the Go module proxy into a cache, once.
+if [ "${WEFT_SETUP_TEMPORAL_SERVER:-0}" = 1 ]; then bash scripts/build-temporal-server.sh >/dev/null; fi
 wait_for_npm
 wait_for_chromium
 say "done in $(( $(date +%s) - started ))s"

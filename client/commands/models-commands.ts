@@ -2,6 +2,7 @@ import path from 'node:path';
 import type { Command } from 'commander';
 import { loadConfig } from '../../lib/config/config';
 import { openLineageStore } from '../../lib/lineage';
+import { lineageStoreOptions } from '../../lib/services';
 import { logBaseModelFolder } from '../../lib/rag';
 import { importBaseModel } from '../../lib/training/model-import';
 import { printJson } from '../output';
@@ -36,9 +37,7 @@ export function registerModelsCommands(program: Command): void {
         outputDirectory: path.join(config.modelsDir, 'imported', name),
         onProgress: (message) => process.stderr.write(`  ${message}\n`),
       });
-      const store = await openLineageStore(config.lineageUrl, {
-        defaults: { entity: config.entity, project: config.project, org: config.org },
-      });
+      const store = await openLineageStore(config.lineageUrl, lineageStoreOptions(config));
       try {
         const logged = await logBaseModelFolder({ store }, imported.onnxDirectory, {
           name,

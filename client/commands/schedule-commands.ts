@@ -4,6 +4,7 @@ import type { Duration } from '@temporalio/common';
 import { appNameProblems, evaluationProblems, refuseInvalidInputs } from '../../activities/validation';
 import { loadConfig } from '../../lib/config/config';
 import { openLineageStore } from '../../lib/lineage';
+import { lineageStoreOptions } from '../../lib/services';
 import type { ReevaluateWorkflowInput } from '../../workflows/contracts/reevaluation';
 import { taskQueues } from '../../workflows/contracts/task-queues';
 import type { reevaluateWorkflow } from '../../workflows';
@@ -83,9 +84,7 @@ export function registerScheduleCommands(program: Command): void {
         };
         // Every input is checked against the lineage store before the schedule exists: a bad one never fires nightly.
         const config = loadConfig();
-        const store = await openLineageStore(config.lineageUrl, {
-          defaults: { entity: config.entity, project: config.project, org: config.org },
-        });
+        const store = await openLineageStore(config.lineageUrl, lineageStoreOptions(config));
         try {
           refuseInvalidInputs([
             ...appNameProblems(options.app),

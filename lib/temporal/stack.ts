@@ -2,10 +2,9 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { Connection } from '@temporalio/client';
-import { temporal } from '@temporalio/proto';
 import { workerEnvironment } from '../common/child-environment';
 import { projectRoot } from '../config/config';
-import { taskQueues } from '../../workflows/contracts/task-queues';
+import { pollersByKind } from './cluster-check';
 import { temporalTarget, unreachableMessage, type TemporalTarget } from './connection';
 import { startDevServer, stopProcess, type DevServer } from './dev-server';
 
@@ -41,6 +40,8 @@ export interface StartWorkerOptions {
   /** Called with each line the worker prints (for `weft up`'s console); lines always go to the log file. */
   onLine?: (kind: WorkerKind, line: string) => void;
   readyTimeoutMilliseconds?: number;
+  /** Run the worker in a process group of its own (a "host": SIGKILL to the group takes its trainer with it). */
+  ownProcessGroup?: boolean;
 }
 
 /**
@@ -68,6 +69,7 @@ export function startWorkerProcess(kind: WorkerKind, options: StartWorkerOptions
     {
       env: workerEnvironment(process.env, { ...options.environment, WEFT_HOME: options.home }),
       stdio: ['ignore', 'pipe', 'pipe', 'ipc'],
+      detached: options.ownProcessGroup ?? false,
     },
   );
   // The channel must not keep this process alive; the worker still sees it close when this process exits.
@@ -163,22 +165,8 @@ export async function reachable(target: TemporalTarget): Promise<boolean> {
 async function kindsWithoutPollers(target: TemporalTarget): Promise<WorkerKind[]> {
   const connection = await Connection.connect({ ...target.connectionOptions, connectTimeout: 3000 });
   try {
-    const queueOf: Record<WorkerKind, [string, temporal.api.enums.v1.TaskQueueType]> = {
-      orchestrator: [taskQueues.pipeline, temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW],
-      gpu: [taskQueues.gpu, temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY],
-      registry: [taskQueues.registry, temporal.api.enums.v1.TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY],
-    };
-    const missing: WorkerKind[] = [];
-    for (const kind of workerKinds) {
-      const [name, taskQueueType] = queueOf[kind];
-      const description = await connection.workflowService.describeTaskQueue({
-        namespace: target.namespace,
-        taskQueue: { name },
-        taskQueueType,
-      });
-      if ((description.pollers ?? []).length === 0) missing.push(kind);
-    }
-    return missing;
+    const pollers = await pollersByKind(connection, target.namespace);
+    return workerKinds.filter((kind) => pollers[kind].length === 0);
   } finally {
     await connection.close();
   }

@@ -3,7 +3,9 @@ import { defineSearchAttributeKey, SearchAttributeType } from '@temporalio/commo
 /**
  * Custom search attributes weft sets on its workflows, so runs can be found and filtered in the
  * Temporal UI (`WeftStage = "evaluate"`). `weft up` registers them on the embedded server; on a
- * cluster register them once with `temporal operator search-attribute create`.
+ * cluster `scripts/temporal-cluster.ts namespace` (also docker-compose.yml's `temporal-namespace` service) registers
+ * them, and `weft doctor` prints the `temporal operator search-attribute create` command for each one missing. This
+ * is the only list.
  */
 export const weftStageSearchAttribute = defineSearchAttributeKey('WeftStage', SearchAttributeType.KEYWORD);
 export const weftAppSearchAttribute = defineSearchAttributeKey('WeftApp', SearchAttributeType.KEYWORD);
