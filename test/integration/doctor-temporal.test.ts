@@ -102,7 +102,7 @@ describe('weft doctor checks a remote Temporal server', () => {
     const bad = await runWeft(['doctor', '--only', 'temporal,gpus'], { WEFT_HOME: home });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(
-      /--only takes a comma-separated list of models, temporal-cli, inference, trainer, temporal; got 'gpus'/,
+      /--only takes a comma-separated list of models, temporal-cli, inference, trainer, temporal, workers; got 'gpus'/,
     );
   }, 60_000);
 });
