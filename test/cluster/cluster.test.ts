@@ -120,6 +120,7 @@ describe('weft on a Temporal Server cluster on PostgreSQL, 2 workers of each kin
     for (const database of Object.values(databases)) {
       await adminQuery(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`).catch(() => undefined);
     }
+    fs.rmSync(home, { recursive: true, force: true });
   }, 120_000);
 
   it('registered the namespace and search attributes; weft doctor sees the cluster and its pollers', async () => {

@@ -81,6 +81,8 @@ describe('lifecycle pipeline on the real dev server, real workers, real models',
     await Promise.all([...workers.values()].map((worker) => worker.stop()));
     await services?.close();
     await server?.stop();
+    // Half a gigabyte of runs, checkpoints and blobs: a test run must not leave it in the temp folder.
+    fs.rmSync(home, { recursive: true, force: true });
   });
 
   const input = (overrides: Partial<LifecyclePipelineInput> = {}): LifecyclePipelineInput => ({

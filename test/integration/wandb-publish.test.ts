@@ -82,6 +82,8 @@ describe('the pipeline publishes into a W&B server through W&B’s protocols', (
     await server?.stop();
     await proxy?.stop();
     await remote?.dispose();
+    // Half a gigabyte of runs, checkpoints and blobs: a test run must not leave it in the temp folder.
+    fs.rmSync(home, { recursive: true, force: true });
   });
 
   const input: () => LifecyclePipelineInput = () => ({
