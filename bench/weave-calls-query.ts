@@ -17,9 +17,8 @@ import path from 'node:path';
 import pg from 'pg';
 import { openLineageStore, type CallInput, type LineageStore } from '../lib/lineage';
 import { matchesQuery } from '../lib/weave-server/query-expression';
-import { matchesFilter, parseProjectId, toCallSchema } from '../lib/weave-server/trace-server';
+import { compareBy, matchesFilter, parseProjectId, toCallSchema } from '../lib/weave-server/trace-server';
 import { callsQueryRequest, callsQueryStatsRequest } from '../lib/weave-server/schemas';
-import { readField } from '../lib/weave-server/query-expression';
 
 const ENTITY = 'bench';
 const PROJECT = 'calls';
@@ -34,18 +33,6 @@ function argument(name: string, fallback: string): string {
 
 // ---------------------------------------------------------------------------------------------------------------
 // The baseline: the previous implementation of calls/query and calls/query_stats (before the queries ran in SQL).
-
-function compareBy(field: string, direction: 'asc' | 'desc') {
-  const sign = direction === 'asc' ? 1 : -1;
-  return (left: unknown, right: unknown): number => {
-    const a = readField(left, field);
-    const b = readField(right, field);
-    if (a === b) return 0;
-    if (a === undefined || a === null) return -sign;
-    if (b === undefined || b === null) return sign;
-    return (a < b ? -1 : 1) * sign;
-  };
-}
 
 /** What `WeaveTraceServer.queryCalls` did before: every call of the project into memory, then filter, sort and page. */
 async function baselineQueryCalls(store: LineageStore, body: unknown): Promise<unknown[]> {

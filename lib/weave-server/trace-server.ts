@@ -184,7 +184,8 @@ export function toCallSchema(call: CallRecord): WeaveCallSchema {
   };
 }
 
-function compareBy(field: string, direction: 'asc' | 'desc') {
+/** Orders records by one (dotted) field; missing values first ascending. */
+export function compareBy(field: string, direction: 'asc' | 'desc') {
   const sign = direction === 'asc' ? 1 : -1;
   return (left: unknown, right: unknown): number => {
     const a = readField(left, field);
