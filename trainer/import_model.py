@@ -256,6 +256,20 @@ def load_source(gguf: Path | None, hf: Path | None):
             )
         tokenizer, gguf_tokenizer = tokenizer_from_gguf(gguf.parent, gguf.name, metadata)
         model = AutoModelForCausalLM.from_pretrained(str(gguf.parent), gguf_file=gguf.name, dtype=torch.float32)
+        # transformers 5 marks a model loaded from GGUF as quantised (GGUF) and refuses to save it, though its weights
+        # are already de-quantised float32 tensors: drop the mark so save_pretrained writes them (4.x sets none).
+        if getattr(model, "hf_quantizer", None) is not None:
+            model.hf_quantizer = None
+        if getattr(model, "is_quantized", False):
+            try:
+                model.is_quantized = False
+            except AttributeError:  # a property over hf_quantizer in some versions
+                pass
+        if getattr(model.config, "quantization_config", None) is not None:
+            try:
+                del model.config.quantization_config
+            except AttributeError:
+                model.config.quantization_config = None
         checked = check_tokenizer_against_gguf(tokenizer, gguf_tokenizer) if tokenizer is not gguf_tokenizer else 0
         source = {"kind": "gguf", "file": gguf.name, "sha256": sha256_of(gguf), "bytes": gguf.stat().st_size}
         source["quantization"] = str(metadata.get("general.file_type", ""))

@@ -3,6 +3,14 @@
  *
  *   npx tsx bench/device/decode-bench.ts --model /root/weft-llama/onnx --pytorch /root/weft-llama/pytorch.json
  *       [--new-tokens 128] [--batches 1,32] [--bandwidth-tbps 4.8] [--out results.json]
+ *   npx tsx bench/device/decode-bench.ts --model DIR --prompts W/N/prompts.json [--decoders in-graph] [--out …]
+ *
+ * With --prompts (bench/device/engines.py's prompts.json) the speed prompts come from there, and the summary adds the
+ * median time to first token of its 200-token prompt (batch 1) and weft's greedy tokens on its agreement prompts,
+ * which `engines.py weft` turns into rows beside the PyTorch engines'. One forward pass carries the whole batch
+ * (maxBatchSize = the largest --batches). No minNewTokens: weft decodes in-graph only without it (it would silently
+ * take the host loop), so a model with a real stop token can end rows early; the bench then refuses to time it
+ * (random-weight models from llama_1b.py have no stop token).
  *
  * The model folder and pytorch.json come from bench/device/llama_1b.py (run first, on the same machine). For each
  * batch size it times weft's two decoders with the protocol llama_1b.py used for PyTorch — greedy, every row exactly
@@ -21,10 +29,19 @@ import { type ChatModelRuntime, loadChatModel, releaseAllSessions } from '../../
 interface Options {
   model: string;
   pytorch: string;
+  prompts: string;
+  decoders: string[];
   newTokens: number;
   batches: number[];
   bandwidthTbps: number;
   out: string | undefined;
+}
+
+interface EnginePrompts {
+  speed: number[][];
+  ttft: number[];
+  agreement: number[][];
+  agreement_new_tokens: number;
 }
 
 interface PyTorchResults {
@@ -40,6 +57,8 @@ function parseOptions(argv: readonly string[]): Options {
   const options: Options = {
     model: '',
     pytorch: '',
+    prompts: '',
+    decoders: ['in-graph', 'host-loop'],
     newTokens: 128,
     batches: [1, 32],
     bandwidthTbps: 4.8,
@@ -50,13 +69,16 @@ function parseOptions(argv: readonly string[]): Options {
     if (value === undefined) throw new Error(`${flag} needs a value`);
     if (flag === '--model') options.model = value;
     else if (flag === '--pytorch') options.pytorch = value;
+    else if (flag === '--prompts') options.prompts = value;
+    else if (flag === '--decoders') options.decoders = value.split(',');
     else if (flag === '--new-tokens') options.newTokens = Number(value);
     else if (flag === '--batches') options.batches = value.split(',').map(Number);
     else if (flag === '--bandwidth-tbps') options.bandwidthTbps = Number(value);
     else if (flag === '--out') options.out = value;
     else throw new Error(`unknown option ${flag} (see the header of bench/device/decode-bench.ts)`);
   }
-  if (!options.model || !options.pytorch) throw new Error('--model and --pytorch are required');
+  if (!options.model || !(options.pytorch || options.prompts))
+    throw new Error('--model and --pytorch or --prompts are required');
   return options;
 }
 
@@ -83,6 +105,11 @@ async function decodeTiming(model: ChatModelRuntime, prompts: number[][], newTok
   let prefill = Infinity;
   for (let run = 0; run < 3; run++) prefill = Math.min(prefill, await seconds(() => model.generate(requests(1))));
   const batch = prompts.length;
+  if (completion !== batch * newTokens) {
+    throw new Error(
+      `${completion} of ${batch * newTokens} tokens generated: rows stopped early, so decode tokens/s would be wrong`,
+    );
+  }
   return {
     batch,
     completionTokens: completion,
@@ -108,13 +135,27 @@ function weightBytes(folder: string): number {
 
 async function main(): Promise<void> {
   const options = parseOptions(process.argv.slice(2));
-  const reference = JSON.parse(readFileSync(options.pytorch, 'utf8')) as PyTorchResults;
+  const reference: PyTorchResults = options.pytorch
+    ? (JSON.parse(readFileSync(options.pytorch, 'utf8')) as PyTorchResults)
+    : { parameters: 0, device: '', torch: '', prompts: [], pytorch: {} };
+  const enginePrompts = options.prompts
+    ? (JSON.parse(readFileSync(options.prompts, 'utf8')) as EnginePrompts)
+    : undefined;
+  if (enginePrompts) reference.prompts = enginePrompts.speed;
+  const maxBatchSize = Math.max(...options.batches);
   const provider = process.env.WEFT_EXECUTION_PROVIDER === 'cpu' ? 'cpu' : 'cuda';
   const logger = {
     warn: (message: string, attributes?: Record<string, unknown>) => console.error(message, attributes),
   };
-  const inGraph = await loadChatModel(options.model, { executionProvider: provider, greedyInGraph: 'always', logger });
-  const hostLoop = await loadChatModel(options.model, { executionProvider: provider, greedyInGraph: 'never' });
+  const inGraph = await loadChatModel(options.model, {
+    executionProvider: provider,
+    greedyInGraph: 'always',
+    logger,
+    maxBatchSize,
+  });
+  const hostLoop = options.decoders.includes('host-loop')
+    ? await loadChatModel(options.model, { executionProvider: provider, greedyInGraph: 'never', maxBatchSize })
+    : inGraph;
   console.log(JSON.stringify({ event: 'loaded', executionProvider: inGraph.executionProvider }));
   if (inGraph.executionProvider !== provider) {
     throw new Error(`onnxruntime fell back to ${inGraph.executionProvider}; not timing a 1B model there`);
@@ -133,16 +174,34 @@ async function main(): Promise<void> {
     console.log(JSON.stringify({ event: 'greedy_agreement', leadingTokensEqualToPyTorch: agreement, of: 16 }));
   }
 
+  let ttft200Ms: number | undefined;
+  let agreementTokens: number[][] | undefined;
+  if (enginePrompts) {
+    const first = () => inGraph.generate({ promptTokenIds: enginePrompts.ttft, maxNewTokens: 1 });
+    await first();
+    const times: number[] = [];
+    for (let run = 0; run < 5; run++) times.push(1000 * (await seconds(first)));
+    ttft200Ms = times.sort((a, b) => a - b)[2];
+    const count = enginePrompts.agreement_new_tokens;
+    const results = await inGraph.generate(
+      enginePrompts.agreement.map((ids) => ({ promptTokenIds: ids, maxNewTokens: count })),
+    );
+    agreementTokens = results.map((result) => result.tokenIds);
+    console.log(JSON.stringify({ event: 'ttft_and_agreement', ttft200Ms, agreementTokens }));
+  }
+
   const bytes = weightBytes(options.model);
   const limitStepsPerSecond = (options.bandwidthTbps * 1e12) / bytes;
   const rows = [];
   for (const batch of options.batches) {
     const prompts = reference.prompts.slice(0, batch);
     const pytorch = reference.pytorch[`batch${batch}`];
-    for (const [decoder, model] of [
-      ['in-graph', inGraph],
-      ['host-loop', hostLoop],
-    ] as const) {
+    for (const [decoder, model] of (
+      [
+        ['in-graph', inGraph],
+        ['host-loop', hostLoop],
+      ] as const
+    ).filter(([name]) => options.decoders.includes(name))) {
       const timing = await decodeTiming(model, prompts, options.newTokens);
       if (decoder === 'in-graph' && !inGraph.decodesInGraph) {
         throw new Error(
@@ -167,6 +226,10 @@ async function main(): Promise<void> {
     weightBytes: bytes,
     bandwidthLimitStepsPerSecond: limitStepsPerSecond,
     greedyAgreement: agreement,
+    executionProvider: inGraph.executionProvider,
+    maxBatchSize,
+    ttft200Ms,
+    agreementTokens,
     rows,
   };
   console.log(JSON.stringify(summary));

@@ -10,8 +10,14 @@ Run on the GPU machine (bench/device/engines.sh drives it; see bench/device/READ
         PyTorch eager (transformers generate, bf16, SDPA) and PyTorch + CUDA graph (graph_decoder.py, bf16):
         batch 1 and 32 decode tokens/s, time to first token for a 200-token prompt; the float32 reference's greedy
         tokens and top-1/top-2 logit gaps for the agreement prompts; writes W/<name>/prompts.json for the Node side
+    python3 engines.py torch --work W --name N --compile-modes max-autotune-no-cudagraphs[,default]
+        also the CUDA-graph decoder with its decode step torch.compile'd in each mode ("pytorch-compile-<mode>")
+    python3 engines.py weft --work W --name N --summary decode.json
+        rows for weft's onnxruntime-node CUDA decoder from bench/device/decode-bench.ts --prompts W/N/prompts.json
     python3 engines.py report --work W [--bandwidth-tbps 4.8]
         the table: tokens/s, fraction of the bandwidth limit, greedy agreement with near-tie analysis
+W/<name>/hf may be a link to a folder built elsewhere (bench/device/llama_1b.py --save-hf: the 1.1B shape with its
+32,000-token vocabulary, the model weft's decoder is timed on).
 
 Protocol (the one bench/device/llama_1b.py used): greedy, 128-token prompts, every row exactly 128 new tokens, best
 of two; decode tokens/s = batch x 127 / (t(128 new) - t(1 new)), so the prefill is taken out. Results: JSON lines
@@ -62,6 +68,9 @@ def append_result(work: Path, row: dict) -> None:
 
 
 DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+# One compiled step per decoder (2 batch sizes x modes x models) shares forward's code object: above dynamo's
+# default of 8 compiled versions it would silently run eager.
+torch._dynamo.config.recompile_limit = 64
 
 
 def synchronize() -> None:
@@ -155,17 +164,19 @@ def eager_timings(model, prompts: torch.Tensor) -> dict:
     return dict(generate_seconds=full, first_token_seconds=first)
 
 
-def graph_timings(model, prompts: torch.Tensor, use_graph: bool = DEVICE == "cuda") -> dict:
+def graph_timings(model, prompts: torch.Tensor, use_graph: bool = DEVICE == "cuda", compile_mode=None) -> dict:
     from graph_decoder import StaticLlama
 
     batch = prompts.shape[0]
-    decoder = StaticLlama(model, batch, max_len=PROMPT_TOKENS + NEW_TOKENS + 8)
+    started = time.perf_counter()
+    decoder = StaticLlama(model, batch, max_len=TTFT_PROMPT_TOKENS + NEW_TOKENS + 8, compile_mode=compile_mode)
     if use_graph:
-        decoder.capture()
+        decoder.capture()  # with compile_mode: compiles (and autotunes) during the capture's warm-up steps
+    setup_seconds = time.perf_counter() - started
     decoder.generate(prompts, NEW_TOKENS)
     full = min(seconds(lambda: decoder.generate(prompts, NEW_TOKENS)) for _ in range(2))
     first = min(seconds(lambda: decoder.generate(prompts, 1)) for _ in range(3))
-    return dict(generate_seconds=full, first_token_seconds=first, decoder=decoder)
+    return dict(generate_seconds=full, first_token_seconds=first, decoder=decoder, setup_seconds=setup_seconds)
 
 
 def row(engine: str, name: str, batch: int, timing: dict, weight_bytes: int, **extra) -> dict:
@@ -212,16 +223,25 @@ def torch_bench(args) -> None:
         append_result(work, row("pytorch-eager", name, batch, timing, weight_bytes,
                                 ttft_200_ms=eager_ttft if batch == 1 else None, **common))
     tokens = {}
-    for batch in (1, 32):
-        timing = graph_timings(model, speed[:batch])
-        decoder = timing.pop("decoder")
-        extra = {}
-        if batch == 1:
-            extra["ttft_200_ms"] = first_token_ms(lambda: decoder_prefill(decoder, ttft))
-            tokens["graph"] = [decoder_greedy(model, prompt, AGREEMENT_NEW_TOKENS) for prompt in agreement]
-        append_result(work, row("pytorch-cuda-graph", name, batch, timing, weight_bytes, **extra, **common))
-        del decoder
-        torch.cuda.empty_cache()
+    variants = [("pytorch-cuda-graph", None)] + [(f"pytorch-compile-{mode}", mode) for mode in args.compile_modes if mode]
+    for engine, mode in variants:
+        for batch in (1, 32):
+            try:
+                timing = graph_timings(model, speed[:batch], compile_mode=mode)
+            except Exception as error:  # a compile failure must not cost the other engines' rows
+                log(event="engine_failed", engine=engine, model=name, batch=batch, error=repr(error)[-2000:])
+                break
+            decoder = timing.pop("decoder")
+            extra = dict(setup_seconds=timing.pop("setup_seconds"), compile_mode=mode)
+            if batch == 1:
+                extra["ttft_200_ms"] = first_token_ms(lambda: decoder_prefill(decoder, ttft))
+                # The timed decoder itself (its graph, its compiled step): a fresh one would compile again.
+                tokens[engine] = [decoder.generate(torch.tensor([p], device=DEVICE), AGREEMENT_NEW_TOKENS)[0].tolist()
+                                  for p in agreement]
+            append_result(work, row(engine, name, batch, timing, weight_bytes, **extra, **common))
+            del decoder
+            torch.cuda.empty_cache()
+    tokens["graph"] = tokens.get("pytorch-cuda-graph")
     # Greedy tokens of bf16 eager, and the float32 reference with its top-1/top-2 gaps along its own path.
     tokens["eager"] = [greedy(model, prompt)[0] for prompt in agreement]
     model = model.float()
@@ -279,6 +299,27 @@ def compare(reference: dict, candidate: list[list[int]]) -> dict:
     return dict(tokens_matched=matched, of=[len(r) for r in reference["tokens"]], divergences=divergences)
 
 
+def weft_rows(args) -> None:
+    """Rows for weft's decoder (onnxruntime-node, CUDA EP) from decode-bench.ts --prompts's summary."""
+    summary = json.loads(args.summary.read_text())
+    parameters = None
+    for line in (args.work / "results.jsonl").read_text().splitlines():
+        candidate = json.loads(line)
+        if candidate.get("model") == args.name and candidate.get("parameters"):
+            parameters = candidate["parameters"]
+    for timing in summary["rows"]:
+        extra = {}
+        if timing["batch"] == 1:
+            extra = dict(ttft_200_ms=summary.get("ttft200Ms"), agreement_tokens=summary.get("agreementTokens"))
+        append_result(args.work, dict(
+            engine=f"weft-ort-{summary.get('executionProvider', 'cuda')}-{timing['decoder']}", model=args.name, batch=timing["batch"], new_tokens=NEW_TOKENS,
+            prompt_tokens=PROMPT_TOKENS, generate_seconds=timing["generateSeconds"],
+            first_token_seconds=timing["prefillSeconds"], decode_tokens_per_second=timing["decodeTokensPerSecond"],
+            decode_step_ms=timing["decodeStepMs"], weight_bytes=summary["weightBytes"], parameters=parameters,
+            dtype=summary.get("dtype", "float16"), execution_provider=summary.get("executionProvider"), **extra,
+        ))
+
+
 def report(args) -> None:
     work = args.work
     rows = [json.loads(line) for line in (work / "results.jsonl").read_text().splitlines() if line.strip()]
@@ -296,8 +337,9 @@ def report(args) -> None:
         if r["batch"] == 1 and reference_path.exists():
             reference = json.loads(reference_path.read_text())
             candidate = r.get("agreement_tokens")
-            if candidate is None and r["engine"] == "pytorch-cuda-graph":
-                candidate = reference["pytorch"].get("graph")
+            if candidate is None and r["engine"].startswith("pytorch-c"):
+                candidate = reference["pytorch"].get(r["engine"]) or (
+                    reference["pytorch"].get("graph") if r["engine"] == "pytorch-cuda-graph" else None)
             if candidate is None and r["engine"] == "pytorch-eager":
                 candidate = reference["pytorch"].get("eager")
             if candidate is not None:
@@ -336,11 +378,17 @@ def main() -> None:
     t = sub.add_parser("torch")
     t.add_argument("--work", type=Path, required=True)
     t.add_argument("--name", required=True)
+    t.add_argument("--compile-modes", type=lambda text: text.split(","), default=["max-autotune-no-cudagraphs"],
+                   help="torch.compile modes for the compiled CUDA-graph decoder, comma-separated ('' for none)")
+    w = sub.add_parser("weft")
+    w.add_argument("--work", type=Path, required=True)
+    w.add_argument("--name", required=True)
+    w.add_argument("--summary", type=Path, required=True)
     r = sub.add_parser("report")
     r.add_argument("--work", type=Path, required=True)
     r.add_argument("--bandwidth-tbps", type=float, default=4.8)
     args = parser.parse_args()
-    {"prepare": prepare, "torch": torch_bench, "report": report}[args.command](args)
+    {"prepare": prepare, "torch": torch_bench, "weft": weft_rows, "report": report}[args.command](args)
 
 
 if __name__ == "__main__":

@@ -169,6 +169,8 @@ def main() -> None:
     )
     parser.add_argument("--skip-pytorch", action="store_true", help="export only (pytorch.json must exist)")
     parser.add_argument("--smoke", action="store_true", help="a 2-layer model of the same vocabulary, CPU allowed")
+    parser.add_argument("--save-hf", type=Path, default=None,
+                        help="also save the bfloat16 model as a transformers folder (bench/device/engines.py times it)")
     args = parser.parse_args()
     if args.smoke:
         SHAPE.update(hidden_size=256, intermediate_size=512, num_hidden_layers=2, num_attention_heads=4)
@@ -188,6 +190,9 @@ def main() -> None:
     model.eval()
     parameters = sum(p.numel() for p in model.parameters())
     log(event="built", parameters=parameters, seconds=round(time.perf_counter() - started, 1))
+    if args.save_hf is not None and not (args.save_hf / "config.json").exists():
+        model.save_pretrained(args.save_hf)
+        log(event="saved_hf", path=str(args.save_hf))
 
     generator = torch.Generator().manual_seed(1)
     prompts = torch.randint(5, SHAPE["vocab_size"], (32, args.prompt_tokens), generator=generator).to(device)

