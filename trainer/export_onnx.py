@@ -36,6 +36,7 @@ from trainer.decoder_io import (  # noqa: F401 -- re-exported: callers import th
     run_decoder,
 )
 from trainer.export_greedy_loop import LoopExportError, export_greedy_loop
+from trainer.weight_files import share_onnx_weights
 
 MANIFEST_FORMAT = "weft-onnx-causal-lm/1"
 LOGITS_KEPT = "last-position"
@@ -290,6 +291,9 @@ def export_causal_lm(
         export_graph(copy.deepcopy(model).half(), onnx_path, opset)
     else:
         export_graph(model, onnx_path, opset)
+    # Weights in per-layer files (trainer/weight_files.py) before anything is checked, so the checks run on what is
+    # published; generate_greedy.onnx then reads the same files.
+    weights = share_onnx_weights(staging)
     max_difference = verify_export(model, tokenizer, onnx_path)
     if not max_difference <= tolerance:
         shutil.rmtree(staging, ignore_errors=True)
@@ -298,6 +302,7 @@ def export_causal_lm(
         if (model_dir / name).exists():
             shutil.copy2(model_dir / name, staging / name)
     manifest = build_manifest(model, tokenizer, max_difference, dtype)
+    manifest["weights"] = {"layout": weights["layout"], "files": sorted(weights["files"])}
     (staging / "weft-model.json").write_text(json.dumps(manifest, indent=2) + "\n")
     # The in-graph greedy decoder (generate_greedy.onnx), checked token for token against the host loop.
 
