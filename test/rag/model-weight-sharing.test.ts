@@ -166,6 +166,14 @@ describe('a fine-tuned model version stores only the layers it changed', () => {
       const expected = (await singleFile.generate(requests)).map((result) => result.tokenIds);
       expect((await perLayer.generate(requests)).map((result) => result.tokenIds)).toEqual(expected);
     }
+    // A weight file altered in the cached copy (same size) is noticed by the next process and fetched again.
+    const weightFile = path.join(shared, 'weights.layer-000.bin');
+    const original = fs.readFileSync(weightFile);
+    const altered = Buffer.from(original);
+    altered[altered.length - 1] ^= 0xff;
+    fs.writeFileSync(weightFile, altered);
+    const again = await modelCacheFor(store, path.join(directory, 'home')).materialize(baseArtifact.ref);
+    expect(fs.readFileSync(path.join(again.directory, 'weights.layer-000.bin')).equals(original)).toBe(true);
     // The fine-tuned version loads from its artifact as its own model (its graph's digest differs from the base's).
     const tunedFolder = (await cache.materialize(registered.artifactRef)).directory;
     const tuned = await loadChatModel(tunedFolder, { greedyInGraph: 'always' });
