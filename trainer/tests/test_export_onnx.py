@@ -164,6 +164,12 @@ def test_float16_export_halves_the_weights_keeps_float32_logits_and_tracks_pytor
     types = {value.name: value.type for value in session.get_inputs() + session.get_outputs()}
     assert types["past_key_values.0.key"] == "tensor(float16)" and types["present.0.value"] == "tensor(float16)"
     assert types["logits"] == "tensor(float)"
+    # Greedy tokens on the fixed prompts agree with float32 PyTorch, or part only at a near-tie (top-2 gap <= 0.5).
+    greedy = manifest["export_check"]["greedy"]
+    assert len(greedy["prompts"]) >= 2 and greedy["steps"] == 16
+    for prompt in greedy["prompts"]:
+        assert prompt["agreed_steps"] == 16 or prompt["top2_gap"] <= 0.5, prompt
+
     def weight_bytes(folder):
         return sum(path.stat().st_size for path in folder.glob("weights.*.bin"))
 
@@ -199,3 +205,23 @@ def test_greedy_loop_falls_back_to_model_onnx_when_the_fused_decoder_cannot_serv
     manifest = exported[1]
     assert manifest["greedy_loop"]["decoder"] == "model.onnx"
     assert "multiple of 16" in manifest["greedy_loop"]["fused_refused"]
+
+
+def test_greedy_agreement_check_refuses_an_export_whose_weights_are_wrong(tiny_model_dir, exported, tmp_path):
+    import shutil
+
+    from transformers import AutoTokenizer
+
+    from trainer.decoder_io import load_causal_lm
+    from trainer.export_onnx import ExportError, check_greedy_agreement
+
+    out_dir, manifest = exported
+    assert all(prompt["agreed_steps"] == 16 for prompt in manifest["export_check"]["greedy"]["prompts"])
+    broken = tmp_path / "broken"
+    shutil.copytree(out_dir, broken)
+    # Layer 1's weights scaled: the graph runs, its tokens are simply not the model's.
+    weights = np.fromfile(broken / "weights.layer-001.bin", dtype=np.float32)
+    (weights * 1.5).astype(np.float32).tofile(broken / "weights.layer-001.bin")
+    model, tokenizer = load_causal_lm(tiny_model_dir), AutoTokenizer.from_pretrained(str(tiny_model_dir))
+    with pytest.raises(ExportError, match="not a near-tie"):
+        check_greedy_agreement(model, tokenizer, broken / "model.onnx", tolerance=1e-3)
