@@ -28,6 +28,7 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import onnx
 from onnx import TensorProto, numpy_helper
 from onnx.external_data_helper import ExternalDataInfo, uses_external_data
@@ -42,6 +43,8 @@ PAGE_ALIGNMENT, SMALL_ALIGNMENT, PAGE_ALIGNED_FROM = 4096, 64, 64 * 1024
 # Smaller initializers (a tiny model's norms, shape constants) stay in the graph: not worth a file offset.
 EXTERNAL_MIN_BYTES = 1024
 WEIGHT_FILES_METADATA = "weft.weight_files"
+# Nodes this module adds: a weight stored once, read transposed (a tied head).
+TRANSPOSE_NODE_PREFIX = "weft.transpose."
 HF_INDEX = "model.safetensors.index.json"
 
 _LAYER_IN_NAME = re.compile(r"(?:^|[./])layers\.(\d+)(?:[./]|$)")
@@ -197,6 +200,40 @@ def _write_graph(model: onnx.ModelProto, path: Path) -> None:
     partial.replace(path)
 
 
+def _matrix_bytes_transposed(key: tuple, data: bytes) -> bytes:
+    dtype = onnx.helper.tensor_dtype_to_np_dtype(key[0])
+    return np.frombuffer(data, dtype=dtype).reshape(key[1]).T.tobytes()
+
+
+def _transposed_duplicates(shared: dict[tuple, list[TensorProto]], onnx_dir: Path) -> list[tuple[str, str]]:
+    """Tied embeddings: the exporter stores the head as a transposed copy of the embedding matrix (113 MB for
+    SmolLM2). Of two shared matrices that are each other's transpose, the one with the smaller sha256 stays; the other
+    is dropped from `shared` and becomes a Transpose node (onnxruntime folds it at load). Returns (kept, dropped)
+    initializer names."""
+    matrices = [key for key in shared if len(key[1]) == 2 and key[1][0] != key[1][1]]
+    shapes = {(key[0], key[1]) for key in matrices}
+    pairs: list[tuple[str, str]] = []
+    for key in sorted(matrices, key=lambda key: key[2]):
+        if key not in shared or (key[0], (key[1][1], key[1][0])) not in shapes:
+            continue
+        transposed = _matrix_bytes_transposed(key, tensor_bytes(shared[key][0], onnx_dir))
+        partner = (key[0], (key[1][1], key[1][0]), hashlib.sha256(transposed).hexdigest())
+        if partner in shared:
+            keep, drop = sorted([key, partner], key=lambda key: key[2])
+            pairs.extend((shared[keep][0].name, tensor.name) for tensor in shared.pop(drop))
+    return pairs
+
+
+def _prepend_transposes(graph: onnx.GraphProto, transposes: list[tuple[str, str]]) -> None:
+    nodes = [
+        onnx.helper.make_node("Transpose", [source], [target], perm=[1, 0], name=f"{TRANSPOSE_NODE_PREFIX}{target}")
+        for source, target in transposes
+    ]
+    nodes.extend(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+
+
 def share_onnx_weights(onnx_dir: Path, graph_file: str = "model.onnx") -> dict:
     """Moves the weights of onnx_dir/graph_file (inline, or the per-tensor side files of a >2 GB export) into the
     per-layer weight files and rewrites the graph to read them there. Returns {"layout", "files": {name: sha256}}."""
@@ -221,6 +258,7 @@ def share_onnx_weights(onnx_dir: Path, graph_file: str = "model.onnx") -> dict:
         key = _tensor_key(tensor, data)
         del data
         groups.setdefault(onnx_group_of(tensor.name, readers.get(tensor.name, [])), {}).setdefault(key, []).append(tensor)
+    transposes = _transposed_duplicates(groups.get(SHARED_GROUP, {}), onnx_dir)
     digests: dict[str, str] = {}
     for group, tensors in sorted(groups.items()):
         location = group_file(group, "onnx")
@@ -243,6 +281,12 @@ def share_onnx_weights(onnx_dir: Path, graph_file: str = "model.onnx") -> dict:
                 offset += len(data)
         partial.replace(onnx_dir / location)
         digests[location] = digest.hexdigest()
+    if transposes:
+        dropped = {target for _, target in transposes}
+        kept = [tensor for tensor in model.graph.initializer if tensor.name not in dropped]
+        del model.graph.initializer[:]
+        model.graph.initializer.extend(kept)
+        _prepend_transposes(model.graph, transposes)
     _record_weight_files(model, digests)
     _write_graph(model, graph_path)
     for location in old_locations - set(digests):
@@ -259,27 +303,39 @@ def has_weight_files(onnx_dir: Path, graph_file: str = "model.onnx") -> bool:
     )
 
 
-def weight_file_index(onnx_dir: Path, graph_file: str = "model.onnx") -> dict[tuple, tuple[str, int, int]]:
-    """Content key (dtype, dims, sha256) -> (file, offset, length) of every tensor graph_file keeps in weight files."""
+def weight_file_index(onnx_dir: Path, graph_file: str = "model.onnx") -> dict[tuple, tuple]:
+    """Content key (dtype, dims, sha256) -> (file, offset, length, source dims) of every tensor graph_file keeps in
+    weight files; source dims is None, or the stored matrix's dims when the graph reads it through a Transpose."""
     onnx_dir = Path(onnx_dir)
     model = onnx.load(str(onnx_dir / graph_file), load_external_data=False)
-    index: dict[tuple, tuple[str, int, int]] = {}
+    index: dict[tuple, tuple] = {}
+    stored: dict[str, TensorProto] = {}
     for tensor in model.graph.initializer:
         if not uses_external_data(tensor):
             continue
         info = ExternalDataInfo(tensor)
         if not info.location.startswith(WEIGHT_FILE_PREFIX):
             continue
-        index.setdefault(_tensor_key(tensor, tensor_bytes(tensor, onnx_dir)), (info.location, info.offset, info.length))
+        stored[tensor.name] = tensor
+        index.setdefault(_tensor_key(tensor, tensor_bytes(tensor, onnx_dir)), (info.location, info.offset, info.length, None))
+    for node in model.graph.node:
+        if node.op_type == "Transpose" and node.name.startswith(TRANSPOSE_NODE_PREFIX) and node.input[0] in stored:
+            source = stored[node.input[0]]
+            info = ExternalDataInfo(source)
+            key = _tensor_key(source, tensor_bytes(source, onnx_dir))
+            transposed = _matrix_bytes_transposed(key, tensor_bytes(source, onnx_dir))
+            transposed_key = (key[0], (key[1][1], key[1][0]), hashlib.sha256(transposed).hexdigest())
+            index.setdefault(transposed_key, (info.location, info.offset, info.length, key[1]))
     return index
 
 
-def save_sharing_weights(model: onnx.ModelProto, path: Path, index: dict[tuple, tuple[str, int, int]]) -> dict:
+def save_sharing_weights(model: onnx.ModelProto, path: Path, index: dict[tuple, tuple]) -> dict:
     """Saves a graph whose initializers equal tensors already in the folder's weight files (index from
     weight_file_index) as references to those bytes; the others stay inline. Returns what was shared."""
     path = Path(path)
     shared = inline = 0
     used: set[str] = set()
+    transposes: list[tuple[str, str]] = []
     for tensor in model.graph.initializer:
         if uses_external_data(tensor):
             location = ExternalDataInfo(tensor).location
@@ -293,12 +349,21 @@ def save_sharing_weights(model: onnx.ModelProto, path: Path, index: dict[tuple, 
         if found is None:
             inline += len(data)
             continue
-        location, offset, length = found
+        location, offset, length, source_dims = found
+        if source_dims is not None:
+            # Stored once as its transpose (a tied head): read that and transpose it in the graph.
+            target = tensor.name
+            tensor.name = f"{target}.untransposed"
+            del tensor.dims[:]
+            tensor.dims.extend(source_dims)
+            transposes.append((tensor.name, target))
         _point_at(tensor, location, offset, length)
         used.add(location)
         shared += 1
     if inline > 1_500_000_000:
         raise WeightFilesError(f"{path.name} would keep {inline} bytes inline (over protobuf's 2 GiB with the graph)")
+    if transposes:
+        _prepend_transposes(model.graph, transposes)
     digests = {location: _file_sha256(path.parent / location) for location in sorted(used)}
     _record_weight_files(model, digests)
     _write_graph(model, path)
