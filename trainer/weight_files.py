@@ -253,7 +253,12 @@ def share_onnx_weights(onnx_dir: Path, graph_file: str = "model.onnx") -> dict:
         if uses_external_data(tensor):
             old_locations.add(ExternalDataInfo(tensor).location)
         data = tensor_bytes(tensor, onnx_dir)
-        if len(data) < EXTERNAL_MIN_BYTES and not uses_external_data(tensor):
+        if len(data) < EXTERNAL_MIN_BYTES:
+            # Small tensors live in the graph, wherever the exporter put them: the layout depends on the weights only.
+            if uses_external_data(tensor):
+                del tensor.external_data[:]
+                tensor.data_location = TensorProto.DEFAULT
+                tensor.raw_data = data
             continue
         key = _tensor_key(tensor, data)
         del data

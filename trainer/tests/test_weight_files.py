@@ -153,3 +153,36 @@ def test_the_fused_loop_reads_model_onnx_weights_and_decodes_like_it(tokenizer_d
         nodes = onnx.load(str(tmp_path / "onnx" / graph), load_external_data=False).graph.node
         assert [node.op_type for node in nodes if node.name.startswith("weft.transpose.")] == ["Transpose"], graph
     assert np.isfinite(manifest["export_check"]["max_abs_logit_diff"])
+
+
+def test_weights_already_in_side_files_move_into_weight_files(tiny_model_dir, tmp_path):
+    """What a model over 2 GB looks like after torch's export (each tensor in its own side file): sharing reads them,
+    writes the weight files, removes the side files, and the graph gives the same logits."""
+    import onnxruntime
+
+    from trainer.decoder_io import empty_past, model_dimensions, run_decoder
+    from trainer.weight_files import share_onnx_weights
+
+    exported = tmp_path / "exported"
+    export_causal_lm(tiny_model_dir, exported)
+    inline = onnx.load(str(exported / "model.onnx"))  # weights read back from the weight files
+    side = tmp_path / "side"
+    side.mkdir()
+    onnx.save_model(inline, str(side / "model.onnx"), save_as_external_data=True, all_tensors_to_one_file=False,
+                    size_threshold=0)
+    side_files = {path.name for path in side.iterdir()} - {"model.onnx"}
+    assert len(side_files) > 5
+    result = share_onnx_weights(side)
+    assert set(result["files"]) == {path.name for path in exported.glob("weights.*.bin")}
+    assert {path.name for path in side.iterdir()} == {"model.onnx", *result["files"]}
+    for name in result["files"]:
+        assert (side / name).read_bytes() == (exported / name).read_bytes(), name
+
+    config = json.loads((tiny_model_dir / "config.json").read_text())
+    dimensions = model_dimensions(type("Config", (), {"head_dim": None, **config})())
+    prompt = np.array([[1, 42, 17, 99, 5]], dtype=np.int64)
+    logits = []
+    for folder in (exported, side):
+        session = onnxruntime.InferenceSession(str(folder / "model.onnx"), providers=["CPUExecutionProvider"])
+        logits.append(run_decoder(session, prompt, np.ones_like(prompt), empty_past(dimensions, 1))[0])
+    assert np.array_equal(logits[0], logits[1])
