@@ -371,6 +371,8 @@ def export_causal_lm(
     try:
         loop = export_greedy_loop(staging, _sample_prompts(tokenizer)[0], hf_model=model)
         manifest["greedy_loop"] = {key: loop[key] for key in ("decoder", "fused_refused") if key in loop}
+        loop_files = loop.get("weights", {}).get("files", [])
+        manifest["weights"]["files"] = sorted(set(manifest["weights"]["files"]) | set(loop_files))
         (staging / "weft-model.json").write_text(json.dumps(manifest, indent=2) + "\n")
     except LoopExportError as error:
         shutil.rmtree(staging, ignore_errors=True)

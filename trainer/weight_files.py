@@ -12,8 +12,10 @@ that depends only on the tensors (names, dtypes, shapes), so equal tensors give 
 
 ONNX folders: every initializer of at least EXTERNAL_MIN_BYTES lives in `weights.layer-000.bin` … or
 `weights.shared.bin` (external data; tensors from 64 KiB on at 4096-byte aligned offsets, smaller ones at 64; a
-file's tensors ordered by their own sha256 and stored once each), and both graphs (model.onnx and generate_greedy.onnx) point into the same files.
-A tensor belongs to layer i when its name or every node that reads it says `layers.i`; anything else is shared.
+file's tensors ordered by their own sha256 and stored once each), and both graphs (model.onnx and
+generate_greedy.onnx) point into the same files; what only the loop has (the fused decoder's rotary tables) goes to
+`weights.generate_greedy.bin`. A tensor belongs to layer i when its name or every node that reads it says
+`layers.i`; anything else is shared. A tied head is stored once, as the embedding, and read through a Transpose.
 Each graph records the sha256 of every weight file it reads (metadata `weft.weight_files`), so the graph file's own
 hash, which lib/inference keys sessions on, still changes whenever any weight does.
 """
@@ -234,6 +236,30 @@ def _prepend_transposes(graph: onnx.GraphProto, transposes: list[tuple[str, str]
     graph.node.extend(nodes)
 
 
+def _write_weight_file(onnx_dir: Path, location: str, tensors: dict[tuple, list[TensorProto]]) -> str:
+    """Writes the distinct tensors (content key -> the initializers holding them) into onnx_dir/location, ordered by
+    content so the file depends on nothing but the tensors it holds, and points the initializers at their bytes.
+    Returns the file's sha256."""
+    partial = onnx_dir / (location + ".partial")
+    offset = 0
+    digest = hashlib.sha256()
+    with open(partial, "wb") as handle:
+        for key in sorted(tensors, key=lambda key: (key[2], key[0], key[1])):
+            holders = tensors[key]
+            data = tensor_bytes(holders[0], onnx_dir)
+            padding = b"\0" * ((-offset) % (PAGE_ALIGNMENT if len(data) >= PAGE_ALIGNED_FROM else SMALL_ALIGNMENT))
+            handle.write(padding)
+            digest.update(padding)
+            offset += len(padding)
+            handle.write(data)
+            digest.update(data)
+            for tensor in holders:
+                _point_at(tensor, location, offset, len(data))
+            offset += len(data)
+    partial.replace(onnx_dir / location)
+    return digest.hexdigest()
+
+
 def share_onnx_weights(onnx_dir: Path, graph_file: str = "model.onnx") -> dict:
     """Moves the weights of onnx_dir/graph_file (inline, or the per-tensor side files of a >2 GB export) into the
     per-layer weight files and rewrites the graph to read them there. Returns {"layout", "files": {name: sha256}}."""
@@ -264,28 +290,10 @@ def share_onnx_weights(onnx_dir: Path, graph_file: str = "model.onnx") -> dict:
         del data
         groups.setdefault(onnx_group_of(tensor.name, readers.get(tensor.name, [])), {}).setdefault(key, []).append(tensor)
     transposes = _transposed_duplicates(groups.get(SHARED_GROUP, {}), onnx_dir)
-    digests: dict[str, str] = {}
-    for group, tensors in sorted(groups.items()):
-        location = group_file(group, "onnx")
-        partial = onnx_dir / (location + ".partial")
-        offset = 0
-        digest = hashlib.sha256()
-        with open(partial, "wb") as handle:
-            # Ordered by content, so the file depends on nothing but the tensors it holds.
-            for key in sorted(tensors, key=lambda key: (key[2], key[0], key[1])):
-                holders = tensors[key]
-                data = tensor_bytes(holders[0], onnx_dir)
-                padding = (-offset) % (PAGE_ALIGNMENT if len(data) >= PAGE_ALIGNED_FROM else SMALL_ALIGNMENT)
-                handle.write(b"\0" * padding)
-                digest.update(b"\0" * padding)
-                offset += padding
-                handle.write(data)
-                digest.update(data)
-                for tensor in holders:
-                    _point_at(tensor, location, offset, len(data))
-                offset += len(data)
-        partial.replace(onnx_dir / location)
-        digests[location] = digest.hexdigest()
+    digests = {
+        group_file(group, "onnx"): _write_weight_file(onnx_dir, group_file(group, "onnx"), tensors)
+        for group, tensors in sorted(groups.items())
+    }
     if transposes:
         dropped = {target for _, target in transposes}
         kept = [tensor for tensor in model.graph.initializer if tensor.name not in dropped]
@@ -336,11 +344,15 @@ def weight_file_index(onnx_dir: Path, graph_file: str = "model.onnx") -> dict[tu
 
 def save_sharing_weights(model: onnx.ModelProto, path: Path, index: dict[tuple, tuple]) -> dict:
     """Saves a graph whose initializers equal tensors already in the folder's weight files (index from
-    weight_file_index) as references to those bytes; the others stay inline. Returns what was shared."""
+    weight_file_index) as references to those bytes; the others of at least EXTERNAL_MIN_BYTES go to a weight file
+    named after the graph (`weights.generate_greedy.bin`), smaller ones stay inline. Returns what was shared."""
     path = Path(path)
     shared = inline = 0
     used: set[str] = set()
     transposes: list[tuple[str, str]] = []
+    # Tensors only this graph has (the fused decoder's rotary tables): a weight file of their own, equal across
+    # versions of one architecture, so stored once as well.
+    own: dict[tuple, list[TensorProto]] = {}
     for tensor in model.graph.initializer:
         if uses_external_data(tensor):
             location = ExternalDataInfo(tensor).location
@@ -350,9 +362,13 @@ def save_sharing_weights(model: onnx.ModelProto, path: Path, index: dict[tuple, 
             shared += 1
             continue
         data = tensor_bytes(tensor, path.parent)
-        found = index.get(_tensor_key(tensor, data)) if len(data) >= EXTERNAL_MIN_BYTES else None
-        if found is None:
+        if len(data) < EXTERNAL_MIN_BYTES:
             inline += len(data)
+            continue
+        key = _tensor_key(tensor, data)
+        found = index.get(key)
+        if found is None:
+            own.setdefault(key, []).append(tensor)
             continue
         location, offset, length, source_dims = found
         if source_dims is not None:
@@ -365,14 +381,17 @@ def save_sharing_weights(model: onnx.ModelProto, path: Path, index: dict[tuple, 
         _point_at(tensor, location, offset, length)
         used.add(location)
         shared += 1
-    if inline > 1_500_000_000:
-        raise WeightFilesError(f"{path.name} would keep {inline} bytes inline (over protobuf's 2 GiB with the graph)")
     if transposes:
         _prepend_transposes(model.graph, transposes)
     digests = {location: _file_sha256(path.parent / location) for location in sorted(used)}
+    own_location = f"{WEIGHT_FILE_PREFIX}{path.stem}.bin"
+    if own:
+        digests[own_location] = _write_weight_file(path.parent, own_location, own)
+    else:  # an earlier attempt's (the fused loop before a fallback) would be left unread
+        (path.parent / own_location).unlink(missing_ok=True)
     _record_weight_files(model, digests)
     _write_graph(model, path)
-    return {"shared_tensors": shared, "inline_bytes": inline}
+    return {"shared_tensors": shared, "own_tensors": len(own), "inline_bytes": inline, "files": sorted(digests)}
 
 
 def main(argv: list[str] | None = None) -> None:
