@@ -86,12 +86,16 @@ export function createFineTuneActivities(dependencies: FineTuneDependencies): Li
       // Model artifacts hold the ONNX export at the root and the Hugging Face weights under hf/.
       const hasWeights = (folder: string) =>
         fs.existsSync(path.join(folder, 'config.json')) &&
-        ['model.safetensors', 'pytorch_model.bin'].some((file) => fs.existsSync(path.join(folder, file)));
+        // One file (folders from before weight sharing) or per-layer shards named by the index (trainer/weight_files.py).
+        ['model.safetensors', 'model.safetensors.index.json', 'pytorch_model.bin'].some((file) =>
+          fs.existsSync(path.join(folder, file)),
+        );
       const hfDirectory = [path.join(baseDirectory, 'hf'), baseDirectory].find(hasWeights);
       if (!hfDirectory) {
         throw invalidInput(
           `The base model ${input.baseModelRef} has no Hugging Face weights to fine-tune (hf/config.json and ` +
-            'hf/model.safetensors): log the model artifact with its HF folder under hf/ next to the ONNX files.',
+            'hf/model.safetensors, or hf/model.safetensors.index.json and its shards): log the model artifact with ' +
+            'its HF folder under hf/ next to the ONNX files.',
         );
       }
       const trainingFile = path.join(outputDirectory, 'train.jsonl');

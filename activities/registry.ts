@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { Context } from '@temporalio/activity';
 import { ApplicationFailure } from '@temporalio/common';
-import { filesUnder } from '../lib/common/files';
+import { filesUnder, type FolderFile } from '../lib/common/files';
 import { AliasConflictError, formatRef, parseRefOfKind, type LineageStore } from '../lib/lineage';
 import {
   chatModelCollectionRef,
@@ -23,6 +23,18 @@ export interface RegistryActivityDependencies {
   org: string;
   /** Set when W&B is configured (WANDB_ENTITY): promoteRagModel then publishes into W&B too. */
   wandb?: WandbPublisher;
+}
+
+/**
+ * The files of a fine-tune's model artifact: the ONNX folder at the root (what inference loads), the HF weights under
+ * hf/ (so it can be fine-tuned again). Per-layer weight files that equal the base's are the base's blobs.
+ */
+export function fineTunedModelFiles(modelDirectory: string): FolderFile[] {
+  const hfDirectory = path.join(modelDirectory, 'hf');
+  return [
+    ...filesUnder(path.join(modelDirectory, 'onnx')),
+    ...(fs.existsSync(hfDirectory) ? filesUnder(hfDirectory, { prefix: 'hf' }) : []),
+  ];
 }
 
 /** The name used for the idempotency key of one step of one workflow (rule 3: keys derive from workflow id + step). */
@@ -63,13 +75,7 @@ export function createRegistryActivities({
           export_check: { max_abs_logit_diff: input.fineTune.summary.maxAbsLogitDifference },
           workflow_id: input.workflowId,
         },
-        // The ONNX folder at the root (what inference loads), the HF weights under hf/ (so it can be fine-tuned again).
-        files: [
-          ...filesUnder(onnxDirectory),
-          ...(fs.existsSync(path.join(input.fineTune.modelDirectory, 'hf'))
-            ? filesUnder(path.join(input.fineTune.modelDirectory, 'hf'), { prefix: 'hf' })
-            : []),
-        ],
+        files: fineTunedModelFiles(input.fineTune.modelDirectory),
         runId: run.id,
         idempotencyKey: stepKey(input.runKey, 'log-model'),
       });

@@ -46,7 +46,7 @@ step() {  # step NAME OUTPUT-THAT-PROVES-IT-IS-BUILT COMMAND...
 # recipe changed, rebuild it and reference.json (made from it; the TS parity tests read it).
 recipe_wanted=$(sed -n 's/^RECIPE_VERSION = "\(.*\)"$/\1/p' trainer/build_base_model.py)
 recipe_have=$(head -n 1 "$models_dir/base-chat/hf/weft-recipe.txt" 2>/dev/null || true)
-if [ -e "$models_dir/base-chat/hf/model.safetensors" ] && [ "$recipe_have" != "$recipe_wanted" ]; then
+if [ -e "$models_dir/base-chat/hf/weft-recipe.txt" ] && [ "$recipe_have" != "$recipe_wanted" ]; then
   echo "[setup-python] base-chat: recipe '${recipe_have:-none}' is not '$recipe_wanted'; rebuilding base-chat and reference.json"
   rm -rf "$models_dir/base-chat" "$models_dir/reference.json"
 fi
@@ -58,7 +58,7 @@ fi
 
 step tokenizer "$models_dir/tokenizer/tokenizer.json" \
   "$py" -m trainer.build_tokenizer --out "$models_dir/tokenizer"
-step base-chat "$models_dir/base-chat/hf/model.safetensors" \
+step base-chat "$models_dir/base-chat/hf/weft-recipe.txt" \
   "$py" -m trainer.build_base_model --out "$models_dir/base-chat/hf" --onnx-out "$models_dir/base-chat/onnx"
 step base-chat-onnx "$models_dir/base-chat/onnx/weft-model.json" \
   "$py" -m trainer.export_onnx --model "$models_dir/base-chat/hf" --out "$models_dir/base-chat/onnx"

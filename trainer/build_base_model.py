@@ -34,6 +34,7 @@ from trainer.chat_tokens import IGNORE_INDEX, length_grouped_batches, pad_batch,
 from trainer.data import rag_chat_rows, read_jsonl
 from trainer.synthetic_qa import cloze_chat_rows, fill_blank_chat_rows
 from trainer.device import resolve_device
+from trainer.weight_files import shard_hf_folder
 
 SEED = 1234
 MAX_LENGTH = 512
@@ -198,6 +199,7 @@ def main(argv: list[str] | None = None) -> None:
     staging = out_dir.with_name(out_dir.name + ".tmp")
     shutil.rmtree(staging, ignore_errors=True)
     model.to("cpu").save_pretrained(str(staging), safe_serialization=True)
+    shard_hf_folder(staging)
     save_tokenizer_folder(tokenizer, staging)
     recipe = {key: (str(value) if isinstance(value, Path) else value) for key, value in vars(args).items()}
     for key in ("out", "onnx_out", "tokenizer", "device", "skip_onnx"):

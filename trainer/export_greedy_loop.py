@@ -17,8 +17,9 @@ step in one session.run(): the cache stays where the execution provider keeps it
 
 Iteration 0 is the prefill (the whole prompt, an empty cache built in the graph); each later one feeds the previous
 token. The decoder's nodes are the loop body unchanged and its weights stay initializers of the outer graph, so
-the greedy choice (ArgMax of the last position's logits) is the host loop's for the same logits. The weights are
-stored a second time (the file does not refer to model.onnx's).
+the greedy choice (ArgMax of the last position's logits) is the host loop's for the same logits. When model.onnx
+keeps its weights in per-layer weight files (trainer/weight_files.py), this graph reads the same bytes there
+instead of storing them again; only tensors model.onnx does not have (the fused decoder's rotary tables) stay inline.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from onnx import TensorProto, helper
 
 from trainer.decoder_io import cache_dtype_of, empty_past, input_output_names, load_causal_lm, run_decoder
 from trainer.fused_decoder import build_fused_decoder, fused_decoder_supported
+from trainer.weight_files import has_weight_files, save_sharing_weights, weight_file_index
 
 LOOP_FILE = "generate_greedy.onnx"
 LOOP_DATA_FILE = "generate_greedy.onnx.data"
@@ -134,8 +136,18 @@ def build_greedy_loop(decoder: onnx.ModelProto) -> onnx.ModelProto:
         info("loop.finished_next", TensorProto.BOOL, ["batch", 1]),
         info("loop.token_out", TensorProto.INT64, ["batch", 1]),
     ]
+    # Nodes computing from weights alone (the fused decoder's q/k/v Concat) run once, before the loop, where
+    # onnxruntime folds them into constants at load; inside the body they would run on every step.
+    constant_values = {initializer.name for initializer in graph.initializer}
+    hoisted, body_nodes = [], []
+    for node in graph.node:
+        if node.input and all(not name or name in constant_values for name in node.input):
+            hoisted.append(node)
+            constant_values.update(node.output)
+        else:
+            body_nodes.append(node)
     body = helper.make_graph(
-        [*graph.node, *step_nodes], "greedy_step", body_inputs, body_outputs, initializer=body_constants
+        [*body_nodes, *step_nodes], "greedy_step", body_inputs, body_outputs, initializer=body_constants
     )
 
     # Outer graph: an empty cache and no finished row, then the loop.
@@ -192,7 +204,7 @@ def build_greedy_loop(decoder: onnx.ModelProto) -> onnx.ModelProto:
         name="greedy_decode",
     )
     outer = helper.make_graph(
-        [*setup_nodes, loop],
+        [*setup_nodes, *hoisted, loop],
         "weft_greedy_decode",
         outer_inputs,
         [info("tokens", TensorProto.INT64, ["steps", "batch", 1])],
@@ -204,7 +216,11 @@ def build_greedy_loop(decoder: onnx.ModelProto) -> onnx.ModelProto:
     return model
 
 
-def save_model(model: onnx.ModelProto, path: Path) -> None:
+def save_model(model: onnx.ModelProto, path: Path) -> dict:
+    """Beside a model.onnx whose weights are in per-layer weight files (trainer/weight_files.py), the graph reads the
+    same bytes from them; otherwise (folders exported before) its weights are inline or in `<name>.data`."""
+    if (path.parent / "model.onnx").exists() and has_weight_files(path.parent):
+        return save_sharing_weights(model, path, weight_file_index(path.parent))
     staging = path.with_name(path.name + ".partial")
     data_name = path.name + ".data"
     size = sum(len(t.raw_data) for t in model.graph.initializer)
@@ -221,6 +237,7 @@ def save_model(model: onnx.ModelProto, path: Path) -> None:
     else:
         onnx.save_model(model, str(staging))
     staging.rename(path)
+    return {"shared_tensors": 0, "inline_bytes": size}
 
 
 def greedy_reference(session, manifest: dict, prompt: list[int], steps: int) -> list[int]:
@@ -277,7 +294,8 @@ def export_greedy_loop(
     decoder_path = model_dir / "model.onnx"
     if not decoder_path.exists():
         raise LoopExportError(f"{decoder_path} does not exist")
-    wrapped = onnx.load(str(decoder_path))
+    # Weights already in weight files stay there (the loop graph points at the same bytes); older exports load whole.
+    wrapped = onnx.load(str(decoder_path), load_external_data=not has_weight_files(model_dir))
     result: dict = {"event": "done", "path": str(model_dir / LOOP_FILE)}
     fused_refusal = "no Hugging Face model given"
     if hf_model is not None:
@@ -287,7 +305,7 @@ def export_greedy_loop(
 
         cache_type = wrapped.graph.input[3].type.tensor_type.elem_type
         torch_dtype = torch.float16 if cache_type == TensorProto.FLOAT16 else torch.float32
-        save_model(build_greedy_loop(build_fused_decoder(hf_model, torch_dtype)), model_dir / LOOP_FILE)
+        result["weights"] = save_model(build_greedy_loop(build_fused_decoder(hf_model, torch_dtype)), model_dir / LOOP_FILE)
         result["decoder"] = "fused"
         if check_prompt:
             try:
@@ -299,7 +317,7 @@ def export_greedy_loop(
                 fused_refusal = f"onnxruntime could not run it ({str(error).splitlines()[0][:300]})"
         else:
             return result
-    save_model(build_greedy_loop(wrapped), model_dir / LOOP_FILE)
+    result["weights"] = save_model(build_greedy_loop(wrapped), model_dir / LOOP_FILE)
     result.update(decoder="model.onnx", fused_refused=fused_refusal)
     if check_prompt:
         result["check"] = check_loop(model_dir, check_prompt)

@@ -11,7 +11,8 @@ The graph follows the Optimum decoder-with-past contract that lib/inference impl
 
 One model.onnx serves prefill (past length 0) and decode. Before the folder is published, prefill
 plus two decode steps (and a left-padded batch) are compared with PyTorch; a logit difference over
---tolerance fails the export.
+--tolerance fails the export, and so do greedy tokens that leave PyTorch's anywhere but at a near-tie
+(check_greedy_agreement).
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from trainer.decoder_io import (  # noqa: F401 -- re-exported: callers import th
     run_decoder,
 )
 from trainer.export_greedy_loop import LoopExportError, export_greedy_loop
+from trainer.weight_files import share_onnx_weights
 
 MANIFEST_FORMAT = "weft-onnx-causal-lm/1"
 LOGITS_KEPT = "last-position"
@@ -234,6 +236,61 @@ def verify_export(model, tokenizer, onnx_path: Path, decode_steps: int = 2) -> f
     return max_difference
 
 
+GREEDY_CHECK_STEPS = 16
+
+
+def _greedy_check_prompts(tokenizer) -> list[list[int]]:
+    """The fixed prompts of the greedy agreement check: the two verification prompts and two more RAG questions."""
+    from trainer.chat_tokens import chat_prompt_ids
+    from trainer.rag_prompt import rag_messages
+
+    prompts = _sample_prompts(tokenizer)
+    if getattr(tokenizer, "chat_template", None):
+        for question, context in (
+            ("When was the Kyoto Protocol adopted?", "The Kyoto Protocol was adopted in Kyoto on 11 December 1997."),
+            ("What melts as the Arctic warms?", "Arctic sea ice shrinks each summer as the region warms."),
+        ):
+            prompts.append(chat_prompt_ids(tokenizer, rag_messages(question, [context])))
+    return prompts
+
+
+def check_greedy_agreement(model, tokenizer, onnx_path: Path, tolerance: float, steps: int = GREEDY_CHECK_STEPS) -> dict:
+    """Greedy tokens of model.onnx (host loop) against the float32 PyTorch model on fixed prompts, no stop token.
+    Logits within `tolerance` of PyTorch's can only pick another token where PyTorch's top two logits are within
+    2 * tolerance (a near-tie); a divergence anywhere else is a wrong export and raises ExportError. Returns per
+    prompt the steps that agreed and, where they part, PyTorch's top-1 minus top-2 logit gap there."""
+    import onnxruntime
+
+    from trainer.export_greedy_loop import greedy_reference
+
+    dimensions = model_dimensions(model.config)
+    session = onnxruntime.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    results = []
+    for index, prompt in enumerate(_greedy_check_prompts(tokenizer)):
+        ids = torch.tensor([prompt])
+        expected, gaps = [], []
+        with torch.no_grad():
+            outputs = model(input_ids=ids, use_cache=True)
+            for _ in range(steps):
+                logits = outputs.logits[0, -1].float()
+                top = torch.topk(logits, 2)
+                gaps.append(float(top.values[0] - top.values[1]))
+                expected.append(int(top.indices[0]))
+                outputs = model(input_ids=top.indices[:1][None], past_key_values=outputs.past_key_values, use_cache=True)
+        got = greedy_reference(session, {**dimensions, "eos_token_ids": []}, prompt, steps)
+        agreed = next((step for step, (left, right) in enumerate(zip(got, expected)) if left != right), steps)
+        entry: dict[str, Any] = {"prompt": index, "agreed_steps": agreed}
+        if agreed < steps:
+            entry["top2_gap"] = round(gaps[agreed], 5)
+            if gaps[agreed] > 2 * tolerance:
+                raise ExportError(
+                    f"greedy tokens of the ONNX export leave PyTorch's at step {agreed} of prompt {index}, where "
+                    f"PyTorch's top two logits are {gaps[agreed]:.3g} apart (not a near-tie within 2 x {tolerance})"
+                )
+        results.append(entry)
+    return {"steps": steps, "prompts": results}
+
+
 def _token_id_list(value: Any) -> list[int]:
     if value is None:
         return []
@@ -290,20 +347,32 @@ def export_causal_lm(
         export_graph(copy.deepcopy(model).half(), onnx_path, opset)
     else:
         export_graph(model, onnx_path, opset)
+    # Weights in per-layer files (trainer/weight_files.py) before anything is checked, so the checks run on what is
+    # published; generate_greedy.onnx then reads the same files.
+    weights = share_onnx_weights(staging)
     max_difference = verify_export(model, tokenizer, onnx_path)
     if not max_difference <= tolerance:
         shutil.rmtree(staging, ignore_errors=True)
         raise ExportError(f"ONNX logits differ from PyTorch by {max_difference:.3g} (tolerance {tolerance})")
+    try:
+        greedy = check_greedy_agreement(model, tokenizer, onnx_path, tolerance)
+    except ExportError:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     for name in COPIED_FILES:
         if (model_dir / name).exists():
             shutil.copy2(model_dir / name, staging / name)
     manifest = build_manifest(model, tokenizer, max_difference, dtype)
+    manifest["export_check"]["greedy"] = greedy
+    manifest["weights"] = {"layout": weights["layout"], "files": sorted(weights["files"])}
     (staging / "weft-model.json").write_text(json.dumps(manifest, indent=2) + "\n")
     # The in-graph greedy decoder (generate_greedy.onnx), checked token for token against the host loop.
 
     try:
         loop = export_greedy_loop(staging, _sample_prompts(tokenizer)[0], hf_model=model)
         manifest["greedy_loop"] = {key: loop[key] for key in ("decoder", "fused_refused") if key in loop}
+        loop_files = loop.get("weights", {}).get("files", [])
+        manifest["weights"]["files"] = sorted(set(manifest["weights"]["files"]) | set(loop_files))
         (staging / "weft-model.json").write_text(json.dumps(manifest, indent=2) + "\n")
     except LoopExportError as error:
         shutil.rmtree(staging, ignore_errors=True)

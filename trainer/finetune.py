@@ -42,6 +42,7 @@ import torch
 from trainer.build_tokenizer import save_tokenizer_folder
 from trainer.chat_tokens import IGNORE_INDEX, length_grouped_batches, pad_batch, tokenize_conversation
 from trainer.device import resolve_device
+from trainer.weight_files import shard_hf_folder
 
 EXIT_INVALID_INPUT = 2
 EXIT_CANCELLED = 143
@@ -386,11 +387,21 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     train_seconds = time.time() - started
 
     model.eval()
-    merged = model.merge_and_unload()
     hf_dir = args.out / "hf"
     staging = args.out / ".hf.partial"
     shutil.rmtree(staging, ignore_errors=True)
+    if base_dtype != torch.float32:
+        # Merged into the base's own float32 weights: what LoRA did not touch stays bit-identical to the base (a
+        # bfloat16 round trip would change every tensor), so the weight files below are shared with it.
+        adapter_dir = args.out / ".adapter.partial"
+        model.save_pretrained(str(adapter_dir))
+        base_float32 = AutoModelForCausalLM.from_pretrained(str(args.base), dtype=torch.float32)
+        model = PeftModel.from_pretrained(base_float32, str(adapter_dir))
+        shutil.rmtree(adapter_dir, ignore_errors=True)
+    merged = model.merge_and_unload()
     merged.to(device="cpu", dtype=torch.float32).save_pretrained(str(staging), safe_serialization=True)
+    # One safetensors shard per decoder layer: layers the LoRA left alone are byte-identical to the base's shards.
+    shard_hf_folder(staging)
     save_tokenizer_folder(tokenizer, staging)
     if (args.base / "generation_config.json").exists():
         shutil.copy2(args.base / "generation_config.json", staging / "generation_config.json")

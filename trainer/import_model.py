@@ -3,7 +3,8 @@
     python -m trainer.import_model --gguf FILE --out DIR [--provenance JSON]
     python -m trainer.import_model --hf DIR --out DIR [--provenance JSON]
 
-The output folder holds model.safetensors, config.json, generation_config.json, tokenizer.json,
+The output folder holds the weights as one safetensors shard per decoder layer plus one shared shard
+(model.safetensors.index.json; trainer/weight_files.py), config.json, generation_config.json, tokenizer.json,
 tokenizer_config.json (with the chat template) and weft-provenance.json. Before it is published
 (written to DIR.partial, then renamed) it is checked:
 
@@ -34,6 +35,7 @@ import torch
 from trainer import paths
 from trainer.chat_tokens import chat_prompt_ids
 from trainer.export_onnx import SUPPORTED_MODEL_TYPES, model_dimensions
+from trainer.weight_files import shard_hf_folder
 
 PROVENANCE_FORMAT = "weft-model-provenance/1"
 PROVENANCE_FILE = "weft-provenance.json"
@@ -326,6 +328,8 @@ def import_model(out_dir: Path, gguf: Path | None = None, hf: Path | None = None
     staging.mkdir(parents=True)
     try:
         model.save_pretrained(str(staging), safe_serialization=True)
+        # Per-layer shards (trainer/weight_files.py): a fine-tune's unchanged layers are then the same files.
+        shard_hf_folder(staging)
         save_tokenizer_folder(tokenizer, staging)
         saved = AutoModelForCausalLM.from_pretrained(str(staging), dtype=model.dtype).eval()
         saved_tokenizer = AutoTokenizer.from_pretrained(str(staging))

@@ -21,7 +21,7 @@
  * (weight bytes / bandwidth per step). It also checks that weft's greedy tokens are PyTorch's for 4 prompts.
  * Refuses to time anything when onnxruntime fell back to CPU (WEFT_EXECUTION_PROVIDER=cuda and its libraries).
  */
-import { readFileSync, statSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { type ChatModelRuntime, loadChatModel, releaseAllSessions } from '../../lib/inference';
@@ -123,7 +123,9 @@ async function decodeTiming(model: ChatModelRuntime, prompts: number[][], newTok
 
 function weightBytes(folder: string): number {
   let total = 0;
-  for (const name of ['model.onnx', 'model.onnx.data']) {
+  // Weights inside model.onnx, in its side file, or in per-layer weight files (trainer/weight_files.py).
+  const weightFiles = readdirSync(folder).filter((name) => /^weights\.[^/]+\.bin$/.test(name));
+  for (const name of ['model.onnx', 'model.onnx.data', ...weightFiles]) {
     try {
       total += statSync(path.join(folder, name)).size;
     } catch {

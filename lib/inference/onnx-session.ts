@@ -25,7 +25,10 @@ export interface SessionOptions {
 
 export interface LoadedSession {
   session: ort.InferenceSession;
-  /** sha256 of model.onnx, hex: the identity of the weights whatever their path. */
+  /**
+   * sha256 of model.onnx, hex: the identity of the weights whatever their path (an export with per-layer weight files
+   * records their sha256 inside model.onnx, trainer/weight_files.py, so this covers them too).
+   */
   digest: string;
   modelPath: string;
   /** The provider actually in use (cpu after a CUDA fallback). */

@@ -9,6 +9,11 @@ import { InvalidModelArtifactError, ModelCacheCorruptError } from './errors';
 const completeMarker = '.weft-artifact-digest';
 /** Files up to this size are re-hashed when a process first uses a cached copy; model.onnx is checked by its session. */
 const rehashLimitBytes = 8 * 1024 * 1024;
+/**
+ * ONNX weight files (trainer/weight_files.py) are re-hashed whatever their size: model.onnx no longer holds the weights,
+ * so its session's hash no longer covers them (the cost is what hashing a single-file model.onnx was).
+ */
+const alwaysRehashed = /^weights\.[^/]+\.bin$/;
 
 export interface MaterializedModel {
   /** The folder holding the artifact's files. */
@@ -95,7 +100,10 @@ export class ModelCache {
     return directory;
   }
 
-  /** Sizes of every file and hashes of the small ones; model.onnx's hash is compared once its session has loaded. */
+  /**
+   * Sizes of every file and hashes of the small ones and the ONNX weight files; model.onnx's hash is compared once its
+   * session has loaded.
+   */
   private verify(artifact: ArtifactVersion, directory: string): void {
     for (const entry of artifact.manifest) {
       if (entry.digest === undefined) continue;
@@ -106,7 +114,8 @@ export class ModelCache {
       } catch {
         throw new ModelCacheCorruptError(`${filePath} is missing from the cached copy of ${artifact.ref}.`);
       }
-      if (size !== entry.size || (size <= rehashLimitBytes && sha256Hex(fs.readFileSync(filePath)) !== entry.digest)) {
+      const rehash = size <= rehashLimitBytes || alwaysRehashed.test(entry.path);
+      if (size !== entry.size || (rehash && sha256Hex(fs.readFileSync(filePath)) !== entry.digest)) {
         throw new ModelCacheCorruptError(`${filePath} does not match ${artifact.ref}; the cached copy was altered.`);
       }
     }

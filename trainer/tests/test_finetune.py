@@ -106,7 +106,7 @@ def test_checkpoint_and_resume_continue_the_same_run(tiny_model_dir, chat_rows_f
     done = resumed[-1]
     assert done["event"] == "done" and done["export_check"]["max_abs_logit_diff"] <= 1e-3
     assert (tmp_path / "resumed" / "onnx" / "model.onnx").exists()
-    assert (tmp_path / "resumed" / "hf" / "model.safetensors").exists()
+    assert (tmp_path / "resumed" / "hf" / "model.safetensors.index.json").exists()
 
 
 def test_resume_with_different_hyper_parameters_is_invalid_input(tiny_model_dir, chat_rows_file, tmp_path, capsys):

@@ -17,7 +17,8 @@ SMOLLM2_HF = paths.models_dir() / "smollm2" / "hf"
 def test_a_hugging_face_folder_imports_with_provenance_and_checks(tiny_model_dir: Path, tmp_path: Path):
     out = tmp_path / "imported"
     provenance = import_model(out, hf=tiny_model_dir, extra={"licence": "test"})
-    assert (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
+    assert (out / "model.safetensors.index.json").is_file() and (out / "tokenizer.json").is_file()
+    assert (out / "model-layer-000.safetensors").is_file() and (out / "model-shared.safetensors").is_file()
     saved = json.loads((out / PROVENANCE_FILE).read_text())
     assert saved == json.loads(json.dumps(provenance))
     assert saved["source"]["kind"] == "hf-folder" and saved["source"]["licence"] == "test"
