@@ -77,6 +77,17 @@ step smollm2 "$models_dir/smollm2/hf/weft-provenance.json" \
   "$py" -m trainer.build_smollm2 --out "$models_dir/smollm2/hf"
 # Exports from before trainer/export_onnx.py kept the last position's logits only are redone: the demo's prefill
 # then skips the LM head on every prompt position but the last.
+# Folders from before per-layer weight files (trainer/weight_files.py) are converted, so fine-tuned versions store only
+# the layers they change: the HF weights are split in place, the ONNX export is redone. The base artifact's digest
+# changes with it, so the next `weft demo` trains once more.
+if [ -e "$models_dir/smollm2/hf/model.safetensors" ]; then
+  echo "[setup-python] smollm2: one weights file; splitting it into per-layer shards"
+  "$py" -m trainer.weight_files shard-hf "$models_dir/smollm2/hf"
+fi
+if [ -e "$models_dir/smollm2/onnx/weft-model.json" ] && ! grep -q '"weights"' "$models_dir/smollm2/onnx/weft-model.json"; then
+  echo "[setup-python] smollm2-onnx: export predates per-layer weight files; exporting again"
+  rm -rf "$models_dir/smollm2/onnx"
+fi
 if [ -e "$models_dir/smollm2/onnx/weft-model.json" ] && ! grep -q '"logits": "last-position"' "$models_dir/smollm2/onnx/weft-model.json"; then
   echo "[setup-python] smollm2-onnx: export predates last-position logits; exporting again"
   rm -rf "$models_dir/smollm2/onnx"
