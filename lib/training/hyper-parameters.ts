@@ -41,6 +41,7 @@ export const hyperParameterRanges: Record<string, HyperParameterRange> = {
   max_length: range(16, 131_072, true, 'tokens per training row (longer rows are cut)'),
   warmup_steps: range(0, 1_000_000, true, 'linear warm-up steps'),
   seed: range(0, 4_294_967_295, true, 'random seed'),
+  lora_top_layers: range(1, 100_000, true, 'LoRA on the top N decoder layers only (N ≥ the layer count: all)'),
 };
 
 function describeRange(name: string, entry: HyperParameterRange): string {

@@ -46,6 +46,11 @@ describe('run input validation (finding 3)', () => {
     expect(hyperParameterProblems({ max_steps: 2.5 })).toEqual([
       'hyper-parameter max_steps must be a whole number in [1, 1000000], got 2.5',
     ]);
+    // The demo-cpu recipe's layer cut can be overridden (a 22-layer 1.1B model trains its top 2 layers on a CPU).
+    expect(hyperParameterProblems({ lora_top_layers: 2 })).toEqual([]);
+    expect(hyperParameterProblems({ lora_top_layers: 0 })).toEqual([
+      'hyper-parameter lora_top_layers must be a whole number in [1, 100000], got 0',
+    ]);
     expect(appNameProblems('climate-rag')).toEqual([]);
     expect(appNameProblems('')).toHaveLength(1);
   });
