@@ -401,7 +401,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         model = PeftModel.from_pretrained(base_float32, str(adapter_dir))
         shutil.rmtree(adapter_dir, ignore_errors=True)
     merged = model.merge_and_unload()
-    merged.to(device="cpu", dtype=torch.float32).save_pretrained(str(staging), safe_serialization=True)
+    # Saved in the dtype the base keeps on disk: a bfloat16 base's untouched layers round-trip exactly (bf16 -> fp32
+    # -> bf16), so their shards are byte-identical to the base's and stored once; the merged layers are rounded to
+    # that dtype, as a merged checkpoint of such a base usually is. A float32 base (SmolLM2's) is saved as before.
+    merged.to(device="cpu", dtype=stored_float_dtype(args.base)).save_pretrained(str(staging), safe_serialization=True)
     # One safetensors shard per decoder layer: layers the LoRA left alone are byte-identical to the base's shards.
     shard_hf_folder(staging)
     save_tokenizer_folder(tokenizer, staging)
@@ -428,6 +431,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "train_seconds": round(train_seconds, 2),
         "tokens_per_second": round(tokens / max(train_seconds, 1e-9), 1),
     }
+
+
+def stored_float_dtype(base_dir: Path) -> torch.dtype:
+    """The dtype of a base folder's floating-point safetensors weights on disk: bfloat16 or float16 when every one is,
+    else float32 (mixed, float32, or .bin weights)."""
+    from safetensors import safe_open
+
+    names = {"BF16": torch.bfloat16, "F16": torch.float16, "F32": torch.float32, "F64": torch.float64}
+    found: set[str] = set()
+    for path in sorted(base_dir.glob("*.safetensors")):
+        with safe_open(str(path), framework="pt") as handle:
+            for name in handle.keys():
+                dtype = handle.get_slice(name).get_dtype()
+                if dtype in names:
+                    found.add(dtype)
+    if found == {"BF16"}:
+        return torch.bfloat16
+    if found == {"F16"}:
+        return torch.float16
+    return torch.float32
 
 
 def _top_layers(model: torch.nn.Module, count: int | None) -> list[int] | None:

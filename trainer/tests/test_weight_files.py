@@ -101,6 +101,38 @@ def test_a_fine_tune_rewrites_only_the_layer_it_changed(base_and_tuned):
     assert sum(added.values()) <= changed_layer + graphs + 16 * 1024, added
 
 
+def test_a_bfloat16_base_shares_its_untouched_hf_and_onnx_layers_with_a_fine_tune(tiny_model_dir, chat_rows_file, tmp_path):
+    """A bf16 checkpoint (as most downloaded Llamas are): the fine-tune trains in float32 but saves its HF folder in
+    bf16, so the layer LoRA left alone is the base's file byte for byte in both the HF folder and the ONNX export."""
+    import torch
+    from safetensors import safe_open
+    from transformers import AutoModelForCausalLM
+
+    base_hf = tmp_path / "base" / "hf"
+    AutoModelForCausalLM.from_pretrained(str(tiny_model_dir), dtype=torch.bfloat16).save_pretrained(str(base_hf))
+    for name in ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "chat_template.jinja"):
+        if (tiny_model_dir / name).exists():
+            shutil.copy2(tiny_model_dir / name, base_hf / name)
+    shard_hf_folder(base_hf)
+    export_causal_lm(base_hf, tmp_path / "base" / "onnx")
+    finetune.main([
+        "--base", str(base_hf), "--train", str(chat_rows_file), "--out", str(tmp_path / "tuned"), "--config", "demo-cpu",
+        "--batch-size", "2", "--lora-rank", "4", "--max-length", "192", "--device", "cpu", "--max-steps", "2",
+        "--lora-top-layers", "1", "--learning-rate", "0.05", "--warmup-steps", "0",
+    ])
+    tuned = tmp_path / "tuned"
+    with safe_open(str(tuned / "hf" / "model-layer-001.safetensors"), framework="pt") as handle:
+        assert {handle.get_slice(name).get_dtype() for name in handle.keys()} == {"BF16"}
+    for kind, changed, unchanged in (
+        ("hf", "model-layer-001.safetensors", ["model-layer-000.safetensors", "model-shared.safetensors"]),
+        ("onnx", "weights.layer-001.bin", ["weights.layer-000.bin", "weights.shared.bin"]),
+    ):
+        before, after = file_digests(tmp_path / "base" / kind), file_digests(tuned / kind)
+        assert after[changed] != before[changed], f"{kind}/{changed} should hold the LoRA-merged layer"
+        for name in unchanged:
+            assert after[name] == before[name], f"{kind}/{name} differs from the bf16 base's although LoRA left it alone"
+
+
 def test_both_graphs_read_the_same_weight_files_and_record_their_digests(base_and_tuned):
     onnx_dir = base_and_tuned[0] / "onnx"
     manifest = json.loads((onnx_dir / "weft-model.json").read_text())
