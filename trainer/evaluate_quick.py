@@ -51,6 +51,11 @@ def generate_answers(model_dir: Path, prompts: list[list[dict[str, str]]], max_n
 
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32).eval()
+    return answers_from_model(model, tokenizer, prompts, max_new_tokens, batch_size)
+
+
+def answers_from_model(model, tokenizer, prompts: list[list[dict[str, str]]], max_new_tokens: int, batch_size: int) -> list[str]:
+    """Greedy answers of a loaded model (left-padded batches, stopping at the model's end-of-turn token)."""
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
     answers = []
     for start in range(0, len(prompts), batch_size):

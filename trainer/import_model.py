@@ -35,7 +35,7 @@ import torch
 from trainer import paths
 from trainer.chat_tokens import chat_prompt_ids
 from trainer.export_onnx import SUPPORTED_MODEL_TYPES, model_dimensions
-from trainer.weight_files import shard_hf_folder
+from trainer.weight_files import sha256_of, shard_hf_folder
 
 PROVENANCE_FORMAT = "weft-model-provenance/1"
 PROVENANCE_FILE = "weft-provenance.json"
@@ -56,14 +56,6 @@ class ModelImportError(Exception):
     def __init__(self, kind: str, message: str):
         super().__init__(message)
         self.kind = kind
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def supported_list() -> str:

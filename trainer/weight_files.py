@@ -179,7 +179,8 @@ def onnx_group_of(name: str, readers: list[str]) -> str:
     return SHARED_GROUP if layer is None else layer_group(layer)
 
 
-def _file_sha256(path: Path) -> str:
+def sha256_of(path: Path) -> str:
+    """A file's sha256, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -383,7 +384,7 @@ def save_sharing_weights(model: onnx.ModelProto, path: Path, index: dict[tuple, 
         shared += 1
     if transposes:
         _prepend_transposes(model.graph, transposes)
-    digests = {location: _file_sha256(path.parent / location) for location in sorted(used)}
+    digests = {location: sha256_of(path.parent / location) for location in sorted(used)}
     own_location = f"{WEIGHT_FILE_PREFIX}{path.stem}.bin"
     if own:
         digests[own_location] = _write_weight_file(path.parent, own_location, own)

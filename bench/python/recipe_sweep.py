@@ -31,9 +31,9 @@ import torch
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from trainer.chat_tokens import IGNORE_INDEX, chat_prompt_ids, pad_batch, tokenize_conversation  # noqa: E402
+from trainer.chat_tokens import IGNORE_INDEX, pad_batch, tokenize_conversation  # noqa: E402
 from trainer.data import corpus_by_id, read_jsonl  # noqa: E402
-from trainer.evaluate_quick import normalize_answer, token_f1  # noqa: E402
+from trainer.evaluate_quick import answers_from_model, normalize_answer, paired_bootstrap, token_f1  # noqa: E402
 from trainer.finetune import (  # noqa: E402
     CONFIGS,
     LORA_TARGET_MODULES,
@@ -118,33 +118,6 @@ def train(base: Path, conversations, config, tokenizer):
     return model, total, time.time() - started
 
 
-@torch.no_grad()
-def answer(model, tokenizer, prompts: list[list[dict[str, str]]], batch_size: int = 8) -> list[str]:
-    eos = tokenizer.convert_tokens_to_ids("<|im_end|>")
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-    out = []
-    for start in range(0, len(prompts), batch_size):
-        rows = [chat_prompt_ids(tokenizer, messages) for messages in prompts[start : start + batch_size]]
-        width = max(len(r) for r in rows)
-        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows])
-        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows])
-        generated = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=24, do_sample=False,
-                                   eos_token_id=eos, pad_token_id=pad)
-        for row in generated[:, width:]:
-            tokens = row.tolist()
-            if eos in tokens:
-                tokens = tokens[: tokens.index(eos)]
-            out.append(tokenizer.decode(tokens, skip_special_tokens=True).strip())
-    return out
-
-
-def bootstrap(differences: list[float], resamples: int = 10000) -> tuple[float, float]:
-    generator = np.random.default_rng(0)
-    values = np.array(differences)
-    means = values[generator.integers(0, len(values), (resamples, len(values)))].mean(axis=1)
-    return float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", type=Path, default=ROOT / ".weft/models/smollm2/hf")
@@ -172,7 +145,8 @@ def main() -> None:
     for text in args.config or [""]:
         config = parse_config(text)
         model, steps, seconds = train(args.base, conversations, config, tokenizer)
-        predictions = answer(model, tokenizer, prompts)
+        with torch.no_grad():
+            predictions = answers_from_model(model, tokenizer, prompts, max_new_tokens=24, batch_size=8)
         f1 = [token_f1(p, r["answer"]) for p, r in zip(predictions, dev)]
         em = [float(normalize_answer(p) == normalize_answer(r["answer"])) for p, r in zip(predictions, dev)]
         line = {"config": text or "demo-cpu", "steps": steps, "train_seconds": round(seconds, 1), "train_rows": len(train_rows),
@@ -180,9 +154,8 @@ def main() -> None:
         if baseline is None:
             baseline = f1
         else:
-            diff = [a - b for a, b in zip(f1, baseline)]
-            low, high = bootstrap(diff)
-            line["f1_vs_first"] = {"mean": round(float(np.mean(diff)), 4), "ci95": [round(low, 4), round(high, 4)]}
+            lift = paired_bootstrap(baseline, f1)
+            line["f1_vs_first"] = {"mean": lift["mean_difference"], "ci95": lift["ci95"]}
         print(json.dumps(line), flush=True)
         del model
 
