@@ -217,15 +217,16 @@ def torch_bench(args) -> None:
         return 1000 * statistics.median(seconds(fn) for _ in range(5))
 
     eager_ttft = first_token_ms(lambda: model.generate(ttft, attention_mask=torch.ones_like(ttft), max_new_tokens=1,
-                                                       do_sample=False, pad_token_id=0))
-    for batch in (1, 32):
+                                                       do_sample=False, pad_token_id=0)) if args.eager else None
+    for batch in args.batches if args.eager else ():
         timing = eager_timings(model, speed[:batch])
         append_result(work, row("pytorch-eager", name, batch, timing, weight_bytes,
                                 ttft_200_ms=eager_ttft if batch == 1 else None, **common))
     tokens = {}
-    variants = [("pytorch-cuda-graph", None)] + [(f"pytorch-compile-{mode}", mode) for mode in args.compile_modes if mode]
+    variants = [("pytorch-cuda-graph", None)] if args.eager else []
+    variants += [(f"pytorch-compile-{mode}", mode) for mode in args.compile_modes if mode]
     for engine, mode in variants:
-        for batch in (1, 32):
+        for batch in args.batches:
             try:
                 timing = graph_timings(model, speed[:batch], compile_mode=mode)
             except Exception as error:  # a compile failure must not cost the other engines' rows
@@ -241,9 +242,12 @@ def torch_bench(args) -> None:
             append_result(work, row(engine, name, batch, timing, weight_bytes, **extra, **common))
             del decoder
             torch.cuda.empty_cache()
+    if 1 not in args.batches:
+        return  # the agreement tokens come from batch 1: keep the reference.json that run wrote
     tokens["graph"] = tokens.get("pytorch-cuda-graph")
     # Greedy tokens of bf16 eager, and the float32 reference with its top-1/top-2 gaps along its own path.
-    tokens["eager"] = [greedy(model, prompt)[0] for prompt in agreement]
+    if args.eager:
+        tokens["eager"] = [greedy(model, prompt)[0] for prompt in agreement]
     model = model.float()
     reference = [greedy(model, prompt) for prompt in agreement]
     (work / name / "reference.json").write_text(
@@ -379,7 +383,11 @@ def main() -> None:
     t.add_argument("--work", type=Path, required=True)
     t.add_argument("--name", required=True)
     t.add_argument("--compile-modes", type=lambda text: text.split(","), default=["max-autotune-no-cudagraphs"],
-                   help="torch.compile modes for the compiled CUDA-graph decoder, comma-separated ('' for none)")
+                   help="torch.compile modes for the compiled CUDA-graph decoder, comma-separated ('' for none); a mode "
+                   "may add +cdt (coordinate-descent tuning) and +mm (matmul attention), see graph_decoder.py")
+    t.add_argument("--batches", type=lambda text: [int(b) for b in text.split(",")], default=[1, 32])
+    t.add_argument("--no-eager", dest="eager", action="store_false",
+                   help="skip PyTorch eager and the uncompiled CUDA graph (already measured on this model)")
     w = sub.add_parser("weft")
     w.add_argument("--work", type=Path, required=True)
     w.add_argument("--name", required=True)

@@ -7,7 +7,11 @@ With compile_mode (e.g. "max-autotune-no-cudagraphs") the decode step is torch.c
 the ~30 kernels of a layer (norms, rotary, residuals, SiLU x up) into a few, and the compiled step is captured as
 the CUDA graph (Inductor's own CUDA graphs stay off: one graph per step is captured here either way).
 
-    python3 bench/device/graph_decoder.py --check [--compile default]   # logits vs transformers' (CPU, float32)
+    python3 bench/device/graph_decoder.py --check [--compile default[+cdt][+mm]]   # vs transformers (CPU, float32)
+
+A compile mode may carry options after '+': "cdt" turns on Inductor's coordinate-descent tuning of the kernels it
+generates (what gpt-fast does for decode), "mm" replaces scaled_dot_product_attention by plain matmul + softmax
+over the static cache (one query row: Inductor can fuse it; SDPA with a mask and grouped KV heads is an opaque op).
 """
 
 from __future__ import annotations
@@ -21,6 +25,14 @@ import torch.nn.functional as F
 
 class StaticLlama:
     def __init__(self, model, batch: int, max_len: int, compile_mode: str | None = None):
+        options = set()
+        if compile_mode:
+            compile_mode, *extra = compile_mode.split("+")
+            options = set(extra)
+            unknown = options - {"cdt", "mm"}
+            if unknown:
+                raise ValueError(f"unknown compile option(s) {sorted(unknown)}: use cdt, mm")
+        self.options = options
         config = model.config
         self.batch, self.max_len = batch, max_len
         self.heads = config.num_attention_heads
@@ -62,6 +74,11 @@ class StaticLlama:
         self.step_forward = (
             torch.compile(self.forward, mode=compile_mode, fullgraph=True, dynamic=False) if compile_mode else self.forward
         )
+        if compile_mode:
+            import torch._inductor.config as inductor_config
+
+            # Global, read when the step is first compiled (in capture): set per decoder, before that.
+            inductor_config.coordinate_descent_tuning = "cdt" in options
 
     def _norm(self, x, weight):
         variance = x.float().pow(2).mean(-1, keepdim=True)
@@ -91,15 +108,28 @@ class StaticLlama:
             k = k * cos + self._rotate(k) * sin
             self.cache_k[index].index_copy_(2, positions, k)
             self.cache_v[index].index_copy_(2, positions, v)
-            attended = F.scaled_dot_product_attention(
-                q, self.cache_k[index], self.cache_v[index], attn_mask=mask, enable_gqa=True,
-                scale=1.0 / math.sqrt(self.head_dim),
-            )
+            if "mm" in self.options:
+                attended = self._attend(q, self.cache_k[index], self.cache_v[index], mask)
+            else:
+                attended = F.scaled_dot_product_attention(
+                    q, self.cache_k[index], self.cache_v[index], attn_mask=mask, enable_gqa=True,
+                    scale=1.0 / math.sqrt(self.head_dim),
+                )
             x = x + attended.transpose(1, 2).reshape(batch, steps, q_size) @ layer["o"].t()
             h = self._norm(x, layer["norm2"])
             gate, up = (h @ layer["gate_up"].t()).chunk(2, dim=-1)
             x = x + (F.silu(gate) * up) @ layer["down"].t()
         return self._norm(x[:, -1], self.final_norm) @ self.lm_head.t()
+
+    def _attend(self, q, keys, values, mask):
+        """Grouped-query attention as matmuls: q (B, H, T, D), keys/values (B, KV, L, D), mask (T, L)."""
+        batch, heads, steps, dim = q.shape
+        group = heads // self.kv_heads
+        q = q.reshape(batch, self.kv_heads, group * steps, dim)
+        scores = (q @ keys.transpose(-1, -2)).float() / math.sqrt(dim)
+        scores = scores.view(batch, self.kv_heads, group, steps, -1) + mask.float()
+        weights = scores.softmax(-1).to(values.dtype).view(batch, self.kv_heads, group * steps, -1)
+        return (weights @ values).view(batch, heads, steps, dim)
 
     def _step(self):
         logits = self.step_forward(self.token[:, None], self.position)

