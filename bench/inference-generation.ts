@@ -4,13 +4,17 @@
  *
  *   npx tsx bench/inference-generation.ts [--repeat 3] [--prompts 8] [--max-new-tokens 64] [--threads N]
  *       [--chat-model DIR] [--hf-model DIR] [--embedding-model DIR] [--texts 256]
+ *       [--lengths fixed|natural] [--greedy-in-graph auto|always|never]
  *
  * Default chat model: SmolLM2-135M-Instruct as setup builds it (smollm2/onnx and smollm2/hf); --texts 0 skips
  * the embedding comparison.
  *
  * Prints greedy tokens/s at batch 1 and batch 8 (weft and PyTorch), weft's batched/unbatched throughput ratio,
- * and embedding sentences/s. Every completion is exactly --max-new-tokens long (stop tokens suppressed until then,
- * min_new_tokens on the PyTorch side), so both sides do the same work whatever the model says. Goals: weft ≥ 1.5× PyTorch at batch 1, batched ≥ 3× unbatched at batch 8.
+ * and embedding sentences/s. With --lengths fixed (default) every completion is exactly --max-new-tokens long (stop
+ * tokens suppressed until then, min_new_tokens on the PyTorch side), so both sides do the same work whatever the
+ * model says; weft then decodes with its host loop (the in-graph decoder has no forced minimum). With --lengths
+ * natural both sides stop at the model's stop token, as the RAG app's requests do, so weft's in-graph decoder
+ * (generate_greedy.onnx) serves the rows when the chat model uses it (--greedy-in-graph, default the runtime's). Goals: weft ≥ 1.5× PyTorch at batch 1, batched ≥ 3× unbatched at batch 8.
  * Both sides use the same thread count and report the fastest of --repeat runs; an idle machine still helps.
  */
 import { spawnSync } from 'node:child_process';
@@ -38,6 +42,8 @@ interface BenchOptions {
   chatModel: string;
   hfModel: string;
   embeddingModel: string;
+  lengths: 'fixed' | 'natural';
+  greedyInGraph: 'auto' | 'always' | 'never';
 }
 
 interface PyTorchTimings {
@@ -60,6 +66,8 @@ function parseOptions(argv: readonly string[]): BenchOptions {
     chatModel: path.join(modelsDirectory, 'smollm2', 'onnx'),
     hfModel: path.join(modelsDirectory, 'smollm2', 'hf'),
     embeddingModel: path.join(modelsDirectory, 'minilm', 'onnx'),
+    lengths: 'fixed',
+    greedyInGraph: 'auto',
   };
   for (let index = 0; index < argv.length; index += 2) {
     const value = argv[index + 1];
@@ -88,10 +96,20 @@ function parseOptions(argv: readonly string[]): BenchOptions {
       case '--embedding-model':
         options.embeddingModel = path.resolve(value);
         break;
+      case '--lengths':
+        if (value !== 'fixed' && value !== 'natural') throw new Error('--lengths takes fixed or natural.');
+        options.lengths = value;
+        break;
+      case '--greedy-in-graph':
+        if (value !== 'auto' && value !== 'always' && value !== 'never') {
+          throw new Error('--greedy-in-graph takes auto, always or never.');
+        }
+        options.greedyInGraph = value;
+        break;
       default:
         throw new Error(
           `Unknown option ${argv[index]}; use --repeat, --prompts, --max-new-tokens, --threads, --texts, --chat-model, ` +
-            '--hf-model or --embedding-model.',
+            '--hf-model, --embedding-model, --lengths or --greedy-in-graph.',
         );
     }
   }
@@ -146,6 +164,7 @@ prompts = [tokenizer.apply_chat_template(messages, add_generation_prompt=True, t
 prompt_ids = [tokenizer.encode(prompt, add_special_tokens=False) for prompt in prompts]
 stop_ids = set(model.generation_config.eos_token_id if isinstance(model.generation_config.eos_token_id, list) else [model.generation_config.eos_token_id])
 max_new = request["max_new_tokens"]
+min_new = max_new if request["fixed_lengths"] else 0
 
 def useful(tokens):
     for index, token in enumerate(tokens):
@@ -159,7 +178,7 @@ def generate(batch):
     input_ids = torch.tensor([[pad] * (width - len(ids)) + ids for ids in batch])
     mask = torch.tensor([[0] * (width - len(ids)) + [1] * len(ids) for ids in batch])
     with torch.no_grad():
-        output = model.generate(input_ids, attention_mask=mask, max_new_tokens=max_new, min_new_tokens=max_new, do_sample=False)
+        output = model.generate(input_ids, attention_mask=mask, max_new_tokens=max_new, min_new_tokens=min_new, do_sample=False)
     return [useful(row[width:].tolist()) for row in output]
 
 def fastest(work):
@@ -196,6 +215,7 @@ function runPyTorch(options: BenchOptions, prompts: ChatMessage[][], texts: stri
       texts,
       threads: options.threads,
       max_new_tokens: options.maxNewTokens,
+      fixed_lengths: options.lengths === 'fixed',
       repeat: options.repeat,
     }),
     encoding: 'utf8',
@@ -231,12 +251,13 @@ async function main(): Promise<void> {
   const texts = benchTexts(options.texts);
   const sessionOptions = { intraOpThreads: options.threads };
 
-  const chat = await loadChatModel(options.chatModel, { ...sessionOptions, maxBatchSize: options.prompts });
-  const requests = prompts.map((messages) => ({
-    messages,
-    maxNewTokens: options.maxNewTokens,
-    minNewTokens: options.maxNewTokens,
-  }));
+  const chat = await loadChatModel(options.chatModel, {
+    ...sessionOptions,
+    maxBatchSize: options.prompts,
+    greedyInGraph: options.greedyInGraph,
+  });
+  const minNewTokens = options.lengths === 'fixed' ? options.maxNewTokens : 0;
+  const requests = prompts.map((messages) => ({ messages, maxNewTokens: options.maxNewTokens, minNewTokens }));
   await chat.generate(requests[0]);
   const unbatchedRun = await fastest(options.repeat, async () => {
     const results: GenerationResult[] = [];
@@ -253,7 +274,7 @@ async function main(): Promise<void> {
   const shortRequests = questionPrompts(options.prompts).map((messages) => ({
     messages,
     maxNewTokens: options.maxNewTokens,
-    minNewTokens: options.maxNewTokens,
+    minNewTokens,
   }));
   const shortUnbatched = await fastest(options.repeat, async () => {
     for (const request of shortRequests) await chat.generate(request);
@@ -288,7 +309,8 @@ async function main(): Promise<void> {
   const format = (value: number): string => value.toFixed(1).padStart(9);
   console.log(
     `${prompts.length} RAG prompts, up to ${options.maxNewTokens} new tokens, ${options.threads} threads, ` +
-      `${texts.length} embedding texts (${chat.executionProvider})`,
+      `${texts.length} embedding texts (${chat.executionProvider}; ${options.lengths} lengths, ` +
+      `${options.lengths === 'natural' && chat.decodesInGraph ? 'in-graph decoder' : 'host loop'})`,
   );
   console.log('                              weft    PyTorch   weft/PyTorch');
   console.log(

@@ -100,8 +100,10 @@ export interface ChatModelOptions extends SessionOptions {
   /**
    * Greedy rows without a token stream can decode inside onnxruntime through the folder's generate_greedy.onnx
    * (an ONNX Loop around the same decoder): one session run per batch, the key/value cache never leaves the device.
-   * 'auto' (default) does so on CUDA, where the host loop would copy the cache to and from the GPU every step;
-   * 'always' on any provider; 'never' keeps the host loop. Without the file the host loop runs.
+   * 'auto' (default) does so on CUDA, where the host loop would copy the cache to and from the GPU every step, and
+   * on CPU, where one session run per batch saves the per-step feeds and cache copies (SmolLM2-135M, 2 cores, RAG
+   * prompts: 21.1 vs 17.1 tokens/s at batch 1, 39.5 vs 29.7 at batch 8, bench/inference-generation.ts --lengths
+   * natural); 'always' on any provider; 'never' keeps the host loop. Without the file the host loop runs.
    */
   greedyInGraph?: 'auto' | 'always' | 'never';
 }
@@ -282,10 +284,9 @@ export class ChatModelRuntime {
         `its logits are ${logitsOutput.type}; weft reads float32 logits (a float16 export casts them at the end)`,
       );
     }
-    const greedyInGraph = options.greedyInGraph ?? 'auto';
+    // Both providers weft runs on gain from it (see greedyInGraph), so 'auto' and 'always' agree today.
     this.useGreedyLoop =
-      (greedyInGraph === 'always' || (greedyInGraph === 'auto' && loaded.executionProvider === 'cuda')) &&
-      existsSync(path.join(folder, greedyLoopFileName));
+      (options.greedyInGraph ?? 'auto') !== 'never' && existsSync(path.join(folder, greedyLoopFileName));
     this.sessionOptions = options;
     this.feedsPositionIds = inputNames.includes('position_ids');
     this.feedsCacheBranch = inputNames.includes('use_cache_branch');
