@@ -278,6 +278,7 @@ export class ChatModelRuntime {
     }
     this.cacheType = cacheType;
     const logitsOutput = this.session.outputMetadata.find((output) => output.name === 'logits');
+    this.checkStaticShapes(loaded.modelPath, logitsOutput, cacheInput);
     if (logitsOutput?.isTensor && logitsOutput.type !== 'float32') {
       throw new CorruptModelError(
         loaded.modelPath,
@@ -418,6 +419,30 @@ export class ChatModelRuntime {
       return await this.session.run(feeds);
     } catch (error) {
       throw new InferenceRunError(this.modelPath, error);
+    }
+  }
+
+  /**
+   * The description against the graph's fixed dimensions, at load: the in-graph decoder never shows weft the logits
+   * or the cache, so a wrong weft-model.json must be caught before either decoder runs.
+   */
+  private checkStaticShapes(
+    modelPath: string,
+    logits: ort.InferenceSession.ValueMetadata | undefined,
+    cache: ort.InferenceSession.ValueMetadata | undefined,
+  ): void {
+    const fixed = (metadata: ort.InferenceSession.ValueMetadata | undefined, axis: number): number | undefined => {
+      const value = metadata?.isTensor ? metadata.shape[axis] : undefined;
+      return typeof value === 'number' ? value : undefined;
+    };
+    const checks: [string, number, number | undefined][] = [
+      ['logits vocabulary size', this.description.vocabularySize, fixed(logits, 2)],
+      ['key/value heads', this.description.numKeyValueHeads, fixed(cache, 1)],
+      ['head dimension', this.description.headDimension, fixed(cache, 3)],
+    ];
+    for (const [what, expected, found] of checks) {
+      if (found !== undefined && found !== expected)
+        throw new DimensionMismatchError(`${modelPath} ${what}`, expected, found);
     }
   }
 

@@ -35,7 +35,9 @@ describe('generation semantics on the fixture model (outputs fixed by constructi
 
   beforeAll(async () => {
     requireFixtureModel();
-    model = await loadChatModel(fixtureModelDirectory);
+    // The host loop's semantics (rows prefilled one by one, joining and leaving between passes); the in-graph
+    // decoder, the default, has its own tests below.
+    model = await loadChatModel(fixtureModelDirectory, { greedyInGraph: 'never' });
     stopTokenId = model.description.eosTokenIds[0];
   });
 
@@ -256,7 +258,7 @@ describe('parity of the trained demo model (base-chat) with transformers', () =>
 
   beforeAll(async () => {
     reference = requireBuiltModels();
-    model = await loadChatModel(chatModelDirectory);
+    model = await loadChatModel(chatModelDirectory, { greedyInGraph: 'never' }); // the host loop; in-graph below
   });
 
   function expectDecidedPrefixes(results: GenerationResult[], tolerance: number): void {
