@@ -268,7 +268,7 @@ demo_with_history() {
   local temporal=(.venv/bin/temporal --address "127.0.0.1:${WEFT_TEMPORAL_PORT:-7233}")
   "${temporal[@]}" workflow list -o json > "$results/workflows.json" 2>&1
   python3 -c "import json; [print(w['execution']['workflowId'], w['execution']['runId']) for w in json.load(open('$results/workflows.json'))]" 2>/dev/null \
-    | while read -r id run; do "${temporal[@]}" workflow show -w "$id" -r "$run" -o json > "$results/history-$id.json" 2>&1; done
+    | while read -r id run; do "${temporal[@]}" workflow show -w "$id" -r "$run" -o json > "$results/history-${id//\//_}.json" 2>&1; done
   bin/weft artifacts ls --json > "$results/artifacts.json" 2>&1
   return $status
 }
