@@ -18,6 +18,11 @@ const environmentSchema = z.object({
   WEFT_GPU_SLOTS: z.coerce.number().int().min(1).max(256).default(2),
   /** onnxruntime execution provider for inference. `cuda` falls back to `cpu` with a warning when it cannot load. */
   WEFT_EXECUTION_PROVIDER: z.enum(['cpu', 'cuda']).default('cpu'),
+  /**
+   * Greedy requests decode inside onnxruntime (generate_greedy.onnx): `auto` (default) on CPU and CUDA, `never` keeps
+   * the step-by-step loop, whose session alone holds the weights (SmolLM2 on CPU: 719 instead of 1,312 MB resident).
+   */
+  WEFT_GREEDY_IN_GRAPH: z.enum(['auto', 'always', 'never']).default('auto'),
   /** CUDA device ordinal a gpu worker uses when WEFT_EXECUTION_PROVIDER=cuda. */
   WEFT_CUDA_DEVICE_ID: z.coerce.number().int().min(0).default(0),
   /** Where built and fine-tuned model folders live. Default: WEFT_HOME/models. */
@@ -66,6 +71,7 @@ export interface WeftConfig {
   gpuSlots: number;
   executionProvider: 'cpu' | 'cuda';
   cudaDeviceId: number;
+  greedyInGraph: 'auto' | 'always' | 'never';
   modelsDir: string;
   demoBaseModel: 'smollm2' | 'base-chat';
   entity: string;
@@ -108,6 +114,7 @@ export function parseConfig(environment: NodeJS.ProcessEnv): WeftConfig {
     gpuSlots: values.WEFT_GPU_SLOTS,
     executionProvider: values.WEFT_EXECUTION_PROVIDER,
     cudaDeviceId: values.WEFT_CUDA_DEVICE_ID,
+    greedyInGraph: values.WEFT_GREEDY_IN_GRAPH,
     modelsDir: path.resolve(values.WEFT_MODELS_DIR ?? path.join(home, 'models')),
     demoBaseModel: values.WEFT_DEMO_BASE_MODEL,
     entity: values.WEFT_ENTITY,

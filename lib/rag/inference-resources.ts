@@ -23,6 +23,8 @@ export interface DevicePlacement {
   executionProvider: ExecutionProvider;
   deviceId: number;
   logger?: InferenceLogger;
+  /** WEFT_GREEDY_IN_GRAPH; default the runtime's (`auto`). */
+  greedyInGraph?: 'auto' | 'always' | 'never';
 }
 
 /** Rows one forward pass carries across all concurrent predict calls of the process. */
@@ -32,7 +34,7 @@ const chatModels = new Map<string, Promise<ChatModelResources>>();
 const embeddingModels = new Map<string, Promise<EmbeddingModelRuntime>>();
 
 function keyOf(directory: string, placement: DevicePlacement): string {
-  return `${directory}|${placement.executionProvider}|${placement.deviceId}`;
+  return `${directory}|${placement.executionProvider}|${placement.deviceId}|${placement.greedyInGraph ?? 'auto'}`;
 }
 
 export function chatModelResources(directory: string, placement: DevicePlacement): Promise<ChatModelResources> {
@@ -42,6 +44,7 @@ export function chatModelResources(directory: string, placement: DevicePlacement
       deviceId: placement.deviceId,
       logger: placement.logger,
       maxBatchSize: sharedMaxBatchSize,
+      greedyInGraph: placement.greedyInGraph,
     }).then((runtime) => ({ runtime, batcher: createMicroBatcher(runtime, { maxBatchSize: sharedMaxBatchSize }) })),
   );
 }

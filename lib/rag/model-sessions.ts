@@ -27,6 +27,7 @@ export class RagModelSessions {
       executionProvider: device === 'auto' ? this.config.executionProvider : device,
       deviceId: this.config.cudaDeviceId,
       logger: this.logger,
+      greedyInGraph: this.config.greedyInGraph,
     };
   }
 
