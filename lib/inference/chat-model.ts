@@ -105,8 +105,10 @@ export interface ChatModelOptions extends SessionOptions {
    * prompts: 21.1 vs 17.1 tokens/s at batch 1, 39.5 vs 29.7 at batch 8, bench/inference-generation.ts --lengths
    * natural); 'always' on any provider; 'never' keeps the host loop. Without the file the host loop runs.
    */
-  greedyInGraph?: 'auto' | 'always' | 'never';
+  greedyInGraph?: GreedyInGraph;
 }
+
+export type GreedyInGraph = 'auto' | 'always' | 'never';
 
 /** The in-graph greedy decoder beside model.onnx (trainer/export_greedy_loop.py). */
 export const greedyLoopFileName = 'generate_greedy.onnx';
@@ -278,7 +280,11 @@ export class ChatModelRuntime {
     }
     this.cacheType = cacheType;
     const logitsOutput = this.session.outputMetadata.find((output) => output.name === 'logits');
-    this.checkStaticShapes(loaded.modelPath, logitsOutput, cacheInput);
+    this.checkDimensions(
+      loaded.modelPath,
+      logitsOutput?.isTensor ? logitsOutput.shape : undefined,
+      cacheInput?.isTensor ? cacheInput.shape : undefined,
+    );
     if (logitsOutput?.isTensor && logitsOutput.type !== 'float32') {
       throw new CorruptModelError(
         loaded.modelPath,
@@ -423,53 +429,31 @@ export class ChatModelRuntime {
   }
 
   /**
-   * The description against the graph's fixed dimensions, at load: the in-graph decoder never shows weft the logits
-   * or the cache, so a wrong weft-model.json must be caught before either decoder runs.
+   * The description against the graph's dimensions: at load from the fixed axes of the graph's metadata (the in-graph
+   * decoder never shows weft the logits or the cache, so a wrong weft-model.json must be caught before either decoder
+   * runs), and on every host-loop run from the outputs. Axes the graph leaves symbolic are skipped.
    */
-  private checkStaticShapes(
+  private checkDimensions(
     modelPath: string,
-    logits: ort.InferenceSession.ValueMetadata | undefined,
-    cache: ort.InferenceSession.ValueMetadata | undefined,
+    logitsShape: readonly (number | string)[] | undefined,
+    cacheShape: readonly (number | string)[] | undefined,
   ): void {
-    const fixed = (metadata: ort.InferenceSession.ValueMetadata | undefined, axis: number): number | undefined => {
-      const value = metadata?.isTensor ? metadata.shape[axis] : undefined;
-      return typeof value === 'number' ? value : undefined;
-    };
-    const checks: [string, number, number | undefined][] = [
-      ['logits vocabulary size', this.description.vocabularySize, fixed(logits, 2)],
-      ['key/value heads', this.description.numKeyValueHeads, fixed(cache, 1)],
-      ['head dimension', this.description.headDimension, fixed(cache, 3)],
+    const checks: [string, number, number | string | undefined][] = [
+      ['logits vocabulary size', this.description.vocabularySize, logitsShape?.[2]],
+      ['key/value heads', this.description.numKeyValueHeads, cacheShape?.[1]],
+      ['head dimension', this.description.headDimension, cacheShape?.[3]],
     ];
     for (const [what, expected, found] of checks) {
-      if (found !== undefined && found !== expected)
+      if (typeof found === 'number' && found !== expected) {
         throw new DimensionMismatchError(`${modelPath} ${what}`, expected, found);
+      }
     }
   }
 
   private checkOutputs(outputs: ort.InferenceSession.ReturnType): void {
     const logits = outputs.logits as ort.Tensor;
-    if (logits.dims[2] !== this.description.vocabularySize) {
-      throw new DimensionMismatchError(
-        `${this.modelPath} logits vocabulary size`,
-        this.description.vocabularySize,
-        logits.dims[2],
-      );
-    }
     const firstKey = outputs['present.0.key'] as ort.Tensor;
-    if (firstKey.dims[1] !== this.description.numKeyValueHeads) {
-      throw new DimensionMismatchError(
-        `${this.modelPath} key/value heads`,
-        this.description.numKeyValueHeads,
-        firstKey.dims[1],
-      );
-    }
-    if (firstKey.dims[3] !== this.description.headDimension) {
-      throw new DimensionMismatchError(
-        `${this.modelPath} head dimension`,
-        this.description.headDimension,
-        firstKey.dims[3],
-      );
-    }
+    this.checkDimensions(this.modelPath, logits.dims, firstKey.dims);
   }
 
   /** Runs one prompt alone (past length 0) and returns its cache and the logits of its last position. */

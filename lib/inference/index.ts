@@ -12,6 +12,7 @@ export type {
   GenerationRequest,
   GenerationResult,
   GenerationTimings,
+  GreedyInGraph,
   TokenEvent,
 } from './chat-model';
 export { ChatTemplate } from './chat-template';

@@ -6,6 +6,7 @@ import {
   type ChatModelRuntime,
   type EmbeddingModelRuntime,
   type ExecutionProvider,
+  type GreedyInGraph,
   type InferenceLogger,
   type MicroBatcher,
 } from '../inference';
@@ -24,7 +25,7 @@ export interface DevicePlacement {
   deviceId: number;
   logger?: InferenceLogger;
   /** WEFT_GREEDY_IN_GRAPH; default the runtime's (`auto`). */
-  greedyInGraph?: 'auto' | 'always' | 'never';
+  greedyInGraph?: GreedyInGraph;
 }
 
 /** Rows one forward pass carries across all concurrent predict calls of the process. */
