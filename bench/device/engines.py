@@ -240,6 +240,11 @@ def torch_bench(args) -> None:
                 tokens[engine] = [decoder.generate(torch.tensor([p], device=DEVICE), AGREEMENT_NEW_TOKENS)[0].tolist()
                                   for p in agreement]
             append_result(work, row(engine, name, batch, timing, weight_bytes, **extra, **common))
+            if args.profile and batch == 1:
+                try:
+                    profile_steps(work, name, engine, decoder, speed[:1])
+                except Exception as error:  # the profile is extra: its failure must not cost the timings
+                    log(event="profile_failed", engine=engine, error=repr(error)[-1000:])
             del decoder
             torch.cuda.empty_cache()
     if 1 not in args.batches:
@@ -255,6 +260,37 @@ def torch_bench(args) -> None:
                         logits=[r[2] for r in reference], pytorch=tokens))
     )
     log(event="reference", model=name)
+
+
+def profile_steps(work: Path, name: str, engine: str, decoder, prompt: torch.Tensor, steps: int = 32) -> None:
+    """Where a batch-1 decode step's time goes: the GPU kernels of `steps` graph replays (CUPTI sees the kernels
+    inside a CUDA graph), per step: how many, their summed time against the step's wall time (the rest is gaps
+    between kernels), and the 15 costliest by name. Written to W/<name>/profile-<engine>.json and logged."""
+    from torch.profiler import ProfilerActivity, profile
+
+    if DEVICE != "cuda" or decoder.graph is None:
+        return
+    decoder.generate(prompt, 2)
+    synchronize()
+    with profile(activities=[ProfilerActivity.CUDA]) as trace:
+        started = time.perf_counter()
+        for _ in range(steps):
+            decoder.graph.replay()
+        synchronize()
+        wall = time.perf_counter() - started
+    kernels: dict[str, list[float]] = {}
+    for event in trace.events():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            kernels.setdefault(event.name, []).append(event.time_range.elapsed_us())
+    per_step = sorted(((sum(times) / steps, len(times) / steps, kernel) for kernel, times in kernels.items()), reverse=True)
+    result = dict(
+        event="profile", engine=engine, model=name, steps=steps, step_wall_us=1e6 * wall / steps,
+        kernels_per_step=sum(count for _, count, _ in per_step), kernel_us_per_step=sum(us for us, _, _ in per_step),
+        top=[dict(us=round(us, 2), per_step=count, kernel=kernel[:160]) for us, count, kernel in per_step[:15]],
+    )
+    rounds = len(list((work / name).glob(f"profile-{engine}-*.json")))  # a mode listed twice: one file per round
+    (work / name / f"profile-{engine}-{rounds + 1}.json").write_text(json.dumps(result, indent=1))
+    log(**result)
 
 
 def greedy(model, prompt: list[int]):
@@ -388,6 +424,9 @@ def main() -> None:
     t.add_argument("--batches", type=lambda text: [int(b) for b in text.split(",")], default=[1, 32])
     t.add_argument("--no-eager", dest="eager", action="store_false",
                    help="skip PyTorch eager and the uncompiled CUDA graph (already measured on this model)")
+    t.add_argument("--profile", action="store_true",
+                   help="after each batch-1 timing, the kernels of 32 decode steps (torch.profiler): count, summed "
+                   "time against the step's wall time, the costliest 15")
     w = sub.add_parser("weft")
     w.add_argument("--work", type=Path, required=True)
     w.add_argument("--name", required=True)

@@ -11,7 +11,10 @@ the CUDA graph (Inductor's own CUDA graphs stay off: one graph per step is captu
 
 A compile mode may carry options after '+': "cdt" turns on Inductor's coordinate-descent tuning of the kernels it
 generates (what gpt-fast does for decode), "mm" replaces scaled_dot_product_attention by plain matmul + softmax
-over the static cache (one query row: Inductor can fuse it; SDPA with a mask and grouped KV heads is an opaque op).
+over the static cache (one query row: Inductor can fuse it; SDPA with a mask and grouped KV heads is an opaque op),
+"gemv" writes the batch-1 decode step's projections as multiply + float32 sum instead of matmuls, so Inductor emits
+them as its own reduction kernels and can fuse the RMSNorm before and the residual add after into them (fewer,
+larger kernels per layer; cuBLAS matmuls are opaque calls it cannot fuse into). Prefill and batches > 1 keep matmuls.
 """
 
 from __future__ import annotations
@@ -29,9 +32,9 @@ class StaticLlama:
         if compile_mode:
             compile_mode, *extra = compile_mode.split("+")
             options = set(extra)
-            unknown = options - {"cdt", "mm"}
+            unknown = options - {"cdt", "mm", "gemv"}
             if unknown:
-                raise ValueError(f"unknown compile option(s) {sorted(unknown)}: use cdt, mm")
+                raise ValueError(f"unknown compile option(s) {sorted(unknown)}: use cdt, mm, gemv")
         self.options = options
         config = model.config
         self.batch, self.max_len = batch, max_len
@@ -89,6 +92,12 @@ class StaticLlama:
         half = x.shape[-1] // 2
         return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
 
+    def _linear(self, h: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        """h (B, T, K) @ weight.T; one row with "gemv": a float32 multiply-sum Inductor generates and fuses itself."""
+        if "gemv" in self.options and h.shape[0] * h.shape[1] == 1:
+            return (h[..., None, :].float() * weight.float()).sum(-1).to(h.dtype)
+        return h @ weight.t()
+
     def forward(self, tokens: torch.Tensor, positions: torch.Tensor) -> torch.Tensor:
         """tokens (B, T) at positions (T,) -> logits of the last position (B, vocab); fills the cache."""
         batch, steps = tokens.shape
@@ -100,7 +109,7 @@ class StaticLlama:
         q_size, kv_size = self.heads * self.head_dim, self.kv_heads * self.head_dim
         for index, layer in enumerate(self.layers):
             h = self._norm(x, layer["norm1"])
-            q, k, v = (h @ layer["qkv"].t()).split([q_size, kv_size, kv_size], dim=-1)
+            q, k, v = self._linear(h, layer["qkv"]).split([q_size, kv_size, kv_size], dim=-1)
             q = q.view(batch, steps, self.heads, self.head_dim).transpose(1, 2)
             k = k.view(batch, steps, self.kv_heads, self.head_dim).transpose(1, 2)
             v = v.view(batch, steps, self.kv_heads, self.head_dim).transpose(1, 2)
@@ -115,11 +124,11 @@ class StaticLlama:
                     q, self.cache_k[index], self.cache_v[index], attn_mask=mask, enable_gqa=True,
                     scale=1.0 / math.sqrt(self.head_dim),
                 )
-            x = x + attended.transpose(1, 2).reshape(batch, steps, q_size) @ layer["o"].t()
+            x = x + self._linear(attended.transpose(1, 2).reshape(batch, steps, q_size), layer["o"])
             h = self._norm(x, layer["norm2"])
-            gate, up = (h @ layer["gate_up"].t()).chunk(2, dim=-1)
-            x = x + (F.silu(gate) * up) @ layer["down"].t()
-        return self._norm(x[:, -1], self.final_norm) @ self.lm_head.t()
+            gate, up = self._linear(h, layer["gate_up"]).chunk(2, dim=-1)
+            x = x + self._linear(F.silu(gate) * up, layer["down"])
+        return self._linear(self._norm(x[:, -1:], self.final_norm), self.lm_head)[:, 0]
 
     def _attend(self, q, keys, values, mask):
         """Grouped-query attention as matmuls: q (B, H, T, D), keys/values (B, KV, L, D), mask (T, L)."""
@@ -181,18 +190,21 @@ def check(compile_mode: str | None = None) -> None:
     )
     model = LlamaForCausalLM(config).eval()
     prompts = torch.randint(0, 300, (3, 7))
-    decoder = StaticLlama(model, batch=3, max_len=32, compile_mode=compile_mode)
     with torch.no_grad():
-        ours = decoder.generate(prompts, 8)
         theirs = model.generate(prompts, attention_mask=torch.ones_like(prompts), max_new_tokens=8, min_new_tokens=8,
                                 do_sample=False, pad_token_id=0)[:, 7:]
+        # Batch 3 and batch 1 (the "gemv" option changes only batch-1 steps).
+        ours = StaticLlama(model, batch=3, max_len=32, compile_mode=compile_mode).generate(prompts, 8)
+        single = StaticLlama(model, batch=1, max_len=32, compile_mode=compile_mode).generate(prompts[:1], 8)
+        ours_single_equal = bool(torch.equal(single, theirs[:1]))
         full = model(torch.cat([prompts, theirs[:, :-1]], 1)).logits[:, -1]
         decoder2 = StaticLlama(model, batch=3, max_len=32)
         decoder2.forward(torch.cat([prompts, theirs[:, :-2]], 1), torch.arange(7 + 6))
         step = decoder2.forward(theirs[:, -2:-1], torch.tensor([13]))
     error = (step - full).norm() / full.norm()
-    print({"tokens_equal": bool(torch.equal(ours, theirs)), "relative_logit_error": float(error), "compile": compile_mode})
-    assert torch.equal(ours, theirs) and error < 1e-5
+    print({"tokens_equal": bool(torch.equal(ours, theirs)), "batch1_tokens_equal": ours_single_equal,
+           "relative_logit_error": float(error), "compile": compile_mode})
+    assert torch.equal(ours, theirs) and ours_single_equal and error < 1e-5
 
 
 if __name__ == "__main__":

@@ -20,6 +20,8 @@
 #                       compare: `weft evaluate --fresh` on CUDA and on CPU with the same stack settings
 #   run.sh engines-and-import [-- run pipeline flags]
 #                       session 7: compiled PyTorch decoder variants, weft in-graph, demo, 1.1B import -> pipeline
+#   run.sh session8 [-- run pipeline flags]
+#                       session 8: demo, 1.1B import -> pipeline, then compiled decoder variants (profiled), weft in-graph
 #   run.sh collect      copy results to $OUT
 # Results and logs go to $WEFT_DEVICE_RESULTS (default /root/weft-results).
 set -uo pipefail
@@ -313,6 +315,7 @@ PY
   read -r dataset evaluation rag <<< "$refs"
   with_stack "${WEFT_EXECUTION_PROVIDER:-cuda}" import_and_run "$folder" "$dataset" "$evaluation" "$rag" "$@"
   du -sb "$WEFT_MODELS_DIR/imported" "$WEFT_MODELS_DIR/runs"/* "$WEFT_HOME/blobs" 2>/dev/null | tee "$results/import-1b-sizes.txt"
+  du -ab "$WEFT_HOME" 2>/dev/null | sort -n | tail -n 60 > "$results/import-1b-largest.txt"
 }
 
 import_and_run() {
@@ -321,6 +324,7 @@ import_and_run() {
   local ref; ref=$(python3 -c "import json; print(json.load(open('$results/import-1b.json'))['ref'])") || return 1
   timed pipeline-1b bin/weft run pipeline --app llama1b-random --base-model "$ref" --dataset "$dataset" \
     --evaluation "$evaluation" --rag "$rag" --config gpu --json "$@" || tail -n 20 "$results/pipeline-1b.out"
+  histories pipeline-1b
 }
 
 # One machine, unattended, in the order the parts arrive (a machine taken back mid-run loses everything, so the
@@ -382,6 +386,58 @@ print(best['engine'].removeprefix('pytorch-compile-'))") && say "fastest at batc
   touch "$results/session.done"
 }
 
+# Every workflow's history on the running stack (per-stage wall times) and the artifact list with sizes, as NAME-*.
+histories() {  # histories PREFIX
+  local temporal=(.venv/bin/temporal --address "127.0.0.1:${WEFT_TEMPORAL_PORT:-7233}")
+  "${temporal[@]}" workflow list -o json > "$results/$1-workflows.json" 2>&1
+  python3 -c "import json; [print(w['execution']['workflowId'], w['execution']['runId']) for w in json.load(open('$results/$1-workflows.json'))]" 2>/dev/null \
+    | while read -r id run; do "${temporal[@]}" workflow show -w "$id" -r "$run" -o json > "$results/$1-history-${id//\//_}.json" 2>&1; done
+  bin/weft artifacts ls --json > "$results/$1-artifacts.json" 2>&1
+}
+
+# Session 8 (#14 first, then #20), one machine, unattended from the first call: the 1.1B model's HF folder (and
+# PyTorch eager's timings) while SmolLM2 is rebuilt from the wheel (CPU, nice 19); once the Node pieces are here,
+# `weft demo --config gpu`, then the 1.1B import -> pipeline on the demo's refs (extra arguments go to `weft run
+# pipeline`), histories and sizes kept; then, with nothing else running, the compiled PyTorch decoder variants at
+# batch 1, twice in alternation (same-machine noise), each profiled, batch 32 for the fastest; last, weft's
+# in-graph decoder on the same weights (fused export). Each stage logs its failure and the next one still runs.
+session8() {
+  local work=/root/s5/work variants=${WEFT_COMPILE_VARIANTS:-default+cdt+mm,default+cdt+mm+gemv,max-autotune-no-cudagraphs+cdt+mm}
+  mkdir -p "$work/llama1b"
+  (WEFT_SMOLLM2_FP16=0 nice -n 19 bash "$0" smollm2 > "$results/smollm2.log" 2>&1; touch "$results/smollm2.finished") &
+  [ -e "$llama/hf/config.json" ] || python3 bench/device/llama_1b.py --out "$llama" --skip-export \
+    --save-hf "$llama/hf" > "$results/llama.log" 2>&1 || say "llama_1b.py failed"
+  ln -sfn "$llama/hf" "$work/llama1b/hf"
+  for _ in $(seq 1 900); do [ -e "$results/smollm2.finished" ] && [ -e "$parts/models.xz.done" ] \
+    && [ -e "$parts/temporal.xz.done" ] && [ -e "$parts/cuda.xz.done" ] && break; sleep 1; done
+  say "demo"
+  WEFT_EXECUTION_PROVIDER=cuda evaluate demo || say "demo failed"
+  touch "$results/demo.finished"
+  say "import -> pipeline"
+  WEFT_EXECUTION_PROVIDER=cuda import_1b "$@" || say "import/pipeline failed"
+  touch "$results/import.finished"
+  say "compiled decoder variants"
+  python3 bench/device/engines.py torch --work "$work" --name llama1b --no-eager --batches 1 --profile \
+    --compile-modes "$variants,$variants" > "$results/variants.log" 2>&1 || say "torch variants failed"
+  local best
+  best=$(python3 -c "
+import json
+rows = [json.loads(l) for l in open('$work/results.jsonl') if l.strip()]
+rows = [r for r in rows if r.get('batch') == 1 and r.get('compile_mode')]
+best = max(rows, key=lambda r: r['decode_tokens_per_second'])
+print(best['engine'].removeprefix('pytorch-compile-'))") && say "fastest at batch 1: $best" \
+    && python3 bench/device/engines.py torch --work "$work" --name llama1b --no-eager --batches 32 --compile-modes "$best" \
+    >> "$results/variants.log" 2>&1 || say "batch 32 failed"
+  cp "$work/llama1b/reference.json" "$results/reference-llama1b-torch.json" 2>/dev/null
+  cp "$work"/llama1b/profile-*.json "$results/" 2>/dev/null
+  touch "$work/background.done" "$results/variants.finished"
+  say "weft decode"
+  python3 bench/device/llama_1b.py --out "$llama" --exporter fused --skip-pytorch > "$results/llama-export.log" 2>&1 \
+    && weft_decode llama1b || say "weft decode failed"
+  say "session done"
+  touch "$results/session.done"
+}
+
 collect() {
   [ -n "${OUT:-}" ] || return 0
   (cd "$results" && tar -czf "$OUT/results.tgz" .)
@@ -397,6 +453,7 @@ case "${1:-}" in
   weft-decode) shift; weft_decode "$@" ;;
   session) shift; PYTHONUNBUFFERED=1 session "$@" ;;
   engines-and-import) shift; PYTHONUNBUFFERED=1 engines_and_import "$@" ;;
+  session8) shift; PYTHONUNBUFFERED=1 session8 "$@" ;;
   import1b) shift; import_1b "$@" ;;
   profile)
     environment
