@@ -295,6 +295,30 @@ evaluate() {
   grep -rh 'CUDA execution provider\|executionProvider' "$WEFT_HOME" "$results"/up-*.log 2>/dev/null | head -n 5
 }
 
+# last_json FILE EXPR: EXPR over d, the last JSON object in FILE that starts a line (--json output is indented, so
+# its last line alone is no JSON), printed space-separated when it is a tuple.
+last_json() {
+  python3 - "$1" "$2" <<'PY'
+import json, sys
+text = open(sys.argv[1]).read()
+starts, position = [], 0
+for line in text.splitlines(keepends=True):
+    if line.startswith("{"):
+        starts.append(position)
+    position += len(line)
+for start in reversed(starts):
+    try:
+        d = json.JSONDecoder().raw_decode(text[start:])[0]
+        break
+    except ValueError:
+        continue
+else:
+    sys.exit(f"no JSON object in {sys.argv[1]}")
+value = eval(sys.argv[2])
+print(" ".join(value) if isinstance(value, tuple) else value)
+PY
+}
+
 # Task #14 (b): `weft models import` of a random-weight 1.1B Llama folder, then the pipeline on it, on the stack and
 # WEFT_HOME that `evaluate demo` left (its Dataset, Evaluation and RagModel refs). Extra arguments go to `run pipeline`.
 import_1b() {
@@ -311,7 +335,7 @@ padded_tokenizer(Path(sys.argv[1]), SHAPE["vocab_size"])  # the demo tokenizer p
 PY
   fi
   du -sb "$folder" | tee "$results/import-source-bytes.txt"
-  refs=$(python3 -c "import json; d=json.load(open('$results/demo-gpu.json'))['demo']; print(d['trainingDatasetRef'], d['evaluationRef'], d['ragModelRef'])") || return 1
+  refs=$(last_json "$results/demo-gpu.out" "d['demo']['trainingDatasetRef'], d['demo']['evaluationRef'], d['demo']['ragModelRef']") || return 1
   read -r dataset evaluation rag <<< "$refs"
   with_stack "${WEFT_EXECUTION_PROVIDER:-cuda}" import_and_run "$folder" "$dataset" "$evaluation" "$rag" "$@"
   du -sb "$WEFT_MODELS_DIR/imported" "$WEFT_MODELS_DIR/runs"/* "$WEFT_HOME/blobs" 2>/dev/null | tee "$results/import-1b-sizes.txt"
@@ -321,7 +345,7 @@ PY
 import_and_run() {
   local folder=$1 dataset=$2 evaluation=$3 rag=$4; shift 4
   timed import-1b bin/weft models import "$folder" --name llama-1b-random --json || { tail -n 20 "$results/import-1b.out"; return 1; }
-  local ref; ref=$(python3 -c "import json; print(json.load(open('$results/import-1b.json'))['ref'])") || return 1
+  local ref; ref=$(last_json "$results/import-1b.out" "d['ref']") || return 1
   timed pipeline-1b bin/weft run pipeline --app llama1b-random --base-model "$ref" --dataset "$dataset" \
     --evaluation "$evaluation" --rag "$rag" --config gpu --json "$@" || tail -n 20 "$results/pipeline-1b.out"
   histories pipeline-1b
