@@ -94,6 +94,12 @@ if [ -e "$models_dir/smollm2/onnx/weft-model.json" ] && ! grep -q '"logits": "la
 fi
 step smollm2-onnx "$models_dir/smollm2/onnx/weft-model.json" \
   "$py" -m trainer.export_onnx --model "$models_dir/smollm2/hf" --out "$models_dir/smollm2/onnx"
+# Exports from before 8-bit weights (trainer/quantize_int8.py; export_onnx writes them for new float32 exports) get
+# generate_greedy.int8.onnx added: WEFT_CPU_WEIGHTS=int8 serves it, and its tests run on the fixture.
+for int8_model in fixture-chat smollm2; do
+  step "$int8_model-int8" "$models_dir/$int8_model/onnx/generate_greedy.int8.onnx" \
+    "$py" -m trainer.quantize_int8 "$models_dir/$int8_model/onnx"
+done
 step smollm2-reference "$models_dir/smollm2/reference.json" \
   "$py" -m trainer.reference_outputs --chat-only --chat-model "$models_dir/smollm2/hf" --out "$models_dir/smollm2/reference.json"
 step minilm "$models_dir/minilm/onnx/weft-model.json" \

@@ -377,9 +377,37 @@ def export_causal_lm(
     except LoopExportError as error:
         shutil.rmtree(staging, ignore_errors=True)
         raise ExportError(str(error)) from error
+    if dtype == "float32":
+        manifest["greedy_int8"] = _int8_loop(staging, model, tokenizer)
+        manifest["weights"]["files"] = sorted(
+            set(manifest["weights"]["files"]) | set(manifest["greedy_int8"].get("weight_files", [])))
+        (staging / "weft-model.json").write_text(json.dumps(manifest, indent=2) + "\n")
     shutil.rmtree(out_dir, ignore_errors=True)
     staging.rename(out_dir)
     return manifest
+
+
+# 8-bit weights are written for float32 exports up to this many parameters (quantizing holds the folded float32
+# graph in memory a few times over; above it the CPU would not serve the model anyway).
+INT8_MAX_PARAMETERS = 2_000_000_000
+
+
+def _int8_loop(staging: Path, model, tokenizer) -> dict[str, Any]:
+    """generate_greedy.int8.onnx (trainer/quantize_int8.py) beside the float32 loop. An accelerator, not a
+    requirement: when it cannot be made, the manifest says why and the export stands (weft then serves float32)."""
+    if not (staging / "generate_greedy.onnx").exists():
+        return {"refused": "no generate_greedy.onnx"}
+    parameters = sum(p.numel() for p in model.parameters())
+    if parameters > INT8_MAX_PARAMETERS:
+        return {"refused": f"{parameters:,} parameters (8-bit weights are written up to {INT8_MAX_PARAMETERS:,})"}
+    from trainer.quantize_int8 import QuantizeError, write_int8_loop
+
+    try:
+        return write_int8_loop(staging, _sample_prompts(tokenizer)[:2])
+    except (QuantizeError, RuntimeError, ValueError, OSError) as error:
+        for leftover in [*staging.glob("weights.int8.*"), staging / "generate_greedy.int8.onnx"]:
+            leftover.unlink(missing_ok=True)
+        return {"refused": f"{type(error).__name__}: {str(error)[:500]}"}
 
 
 # Decoder-only models whose forward accepts a 4-D additive mask and a DynamicCache of full layers.

@@ -23,6 +23,11 @@ const environmentSchema = z.object({
    * the step-by-step loop, whose session alone holds the weights (SmolLM2 on CPU: 719 instead of 1,312 MB resident).
    */
   WEFT_GREEDY_IN_GRAPH: z.enum(['auto', 'always', 'never']).default('auto'),
+  /**
+   * Weights of the CPU's in-graph greedy decoder: `float32` (default) or `int8` (generate_greedy.int8.onnx, written
+   * by the export: about 2x faster batch-1 answers, which can differ from float32's; see the README's numbers).
+   */
+  WEFT_CPU_WEIGHTS: z.enum(['float32', 'int8']).default('float32'),
   /** CUDA device ordinal a gpu worker uses when WEFT_EXECUTION_PROVIDER=cuda. */
   WEFT_CUDA_DEVICE_ID: z.coerce.number().int().min(0).default(0),
   /** Where built and fine-tuned model folders live. Default: WEFT_HOME/models. */
@@ -72,6 +77,7 @@ export interface WeftConfig {
   executionProvider: 'cpu' | 'cuda';
   cudaDeviceId: number;
   greedyInGraph: 'auto' | 'always' | 'never';
+  cpuWeights: 'float32' | 'int8';
   modelsDir: string;
   demoBaseModel: 'smollm2' | 'base-chat';
   entity: string;
@@ -115,6 +121,7 @@ export function parseConfig(environment: NodeJS.ProcessEnv): WeftConfig {
     executionProvider: values.WEFT_EXECUTION_PROVIDER,
     cudaDeviceId: values.WEFT_CUDA_DEVICE_ID,
     greedyInGraph: values.WEFT_GREEDY_IN_GRAPH,
+    cpuWeights: values.WEFT_CPU_WEIGHTS,
     modelsDir: path.resolve(values.WEFT_MODELS_DIR ?? path.join(home, 'models')),
     demoBaseModel: values.WEFT_DEMO_BASE_MODEL,
     entity: values.WEFT_ENTITY,

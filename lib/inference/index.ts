@@ -2,7 +2,7 @@
  * weft's inference layer: Hugging Face tokenizers and chat templates, KV-cached batched generation and sentence
  * embeddings on onnxruntime-node, and a micro-batcher for the gpu worker's predict activity.
  */
-export { loadChatModel, ChatModelRuntime } from './chat-model';
+export { loadChatModel, ChatModelRuntime, greedyInt8LoopFileName } from './chat-model';
 export type {
   AdmittedRequest,
   ChatModelOptions,
@@ -13,6 +13,7 @@ export type {
   GenerationResult,
   GenerationTimings,
   GreedyInGraph,
+  CpuWeights,
   TokenEvent,
 } from './chat-model';
 export { ChatTemplate } from './chat-template';

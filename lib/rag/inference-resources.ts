@@ -4,6 +4,7 @@ import {
   loadChatModel,
   loadEmbeddingModel,
   type ChatModelRuntime,
+  type CpuWeights,
   type EmbeddingModelRuntime,
   type ExecutionProvider,
   type GreedyInGraph,
@@ -26,6 +27,8 @@ export interface DevicePlacement {
   logger?: InferenceLogger;
   /** WEFT_GREEDY_IN_GRAPH; default the runtime's (`auto`). */
   greedyInGraph?: GreedyInGraph;
+  /** WEFT_CPU_WEIGHTS; default `float32`. */
+  cpuWeights?: CpuWeights;
 }
 
 /** Rows one forward pass carries across all concurrent predict calls of the process. */
@@ -35,7 +38,7 @@ const chatModels = new Map<string, Promise<ChatModelResources>>();
 const embeddingModels = new Map<string, Promise<EmbeddingModelRuntime>>();
 
 function keyOf(directory: string, placement: DevicePlacement): string {
-  return `${directory}|${placement.executionProvider}|${placement.deviceId}|${placement.greedyInGraph ?? 'auto'}`;
+  return `${directory}|${placement.executionProvider}|${placement.deviceId}|${placement.greedyInGraph ?? 'auto'}|${placement.cpuWeights ?? 'float32'}`;
 }
 
 export function chatModelResources(directory: string, placement: DevicePlacement): Promise<ChatModelResources> {
@@ -46,6 +49,7 @@ export function chatModelResources(directory: string, placement: DevicePlacement
       logger: placement.logger,
       maxBatchSize: sharedMaxBatchSize,
       greedyInGraph: placement.greedyInGraph,
+      cpuWeights: placement.cpuWeights,
     }).then((runtime) => ({ runtime, batcher: createMicroBatcher(runtime, { maxBatchSize: sharedMaxBatchSize }) })),
   );
 }

@@ -28,6 +28,7 @@ export class RagModelSessions {
       deviceId: this.config.cudaDeviceId,
       logger: this.logger,
       greedyInGraph: this.config.greedyInGraph,
+      cpuWeights: this.config.cpuWeights,
     };
   }
 
