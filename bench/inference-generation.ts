@@ -4,7 +4,7 @@
  *
  *   npx tsx bench/inference-generation.ts [--repeat 3] [--prompts 8] [--max-new-tokens 64] [--threads N]
  *       [--chat-model DIR] [--hf-model DIR] [--embedding-model DIR] [--texts 256]
- *       [--lengths fixed|natural] [--greedy-in-graph auto|always|never]
+ *       [--lengths fixed|natural] [--greedy-in-graph auto|always|never] [--cpu-weights float32|int8]
  *
  * Default chat model: SmolLM2-135M-Instruct as setup builds it (smollm2/onnx and smollm2/hf); --texts 0 skips
  * the embedding comparison.
@@ -14,7 +14,7 @@
  * tokens suppressed until then, min_new_tokens on the PyTorch side), so both sides do the same work whatever the
  * model says; weft then decodes with its host loop (the in-graph decoder has no forced minimum). With --lengths
  * natural both sides stop at the model's stop token, as the RAG app's requests do, so weft's in-graph decoder
- * (generate_greedy.onnx) serves the rows when the chat model uses it (--greedy-in-graph, default the runtime's). Goals: weft ≥ 1.5× PyTorch at batch 1, batched ≥ 3× unbatched at batch 8.
+ * (generate_greedy.onnx) serves the rows when the chat model uses it (--greedy-in-graph, default the runtime's), with its 8-bit weights under --cpu-weights int8 (WEFT_CPU_WEIGHTS). Goals: weft ≥ 1.5× PyTorch at batch 1, batched ≥ 3× unbatched at batch 8.
  * Both sides use the same thread count and report the fastest of --repeat runs; an idle machine still helps.
  */
 import { spawnSync } from 'node:child_process';
@@ -44,6 +44,7 @@ interface BenchOptions {
   embeddingModel: string;
   lengths: 'fixed' | 'natural';
   greedyInGraph: 'auto' | 'always' | 'never';
+  cpuWeights: 'float32' | 'int8';
 }
 
 interface PyTorchTimings {
@@ -68,6 +69,7 @@ function parseOptions(argv: readonly string[]): BenchOptions {
     embeddingModel: path.join(modelsDirectory, 'minilm', 'onnx'),
     lengths: 'fixed',
     greedyInGraph: 'auto',
+    cpuWeights: 'float32',
   };
   for (let index = 0; index < argv.length; index += 2) {
     const value = argv[index + 1];
@@ -106,10 +108,14 @@ function parseOptions(argv: readonly string[]): BenchOptions {
         }
         options.greedyInGraph = value;
         break;
+      case '--cpu-weights':
+        if (value !== 'float32' && value !== 'int8') throw new Error('--cpu-weights takes float32 or int8.');
+        options.cpuWeights = value;
+        break;
       default:
         throw new Error(
           `Unknown option ${argv[index]}; use --repeat, --prompts, --max-new-tokens, --threads, --texts, --chat-model, ` +
-            '--hf-model, --embedding-model, --lengths or --greedy-in-graph.',
+            '--hf-model, --embedding-model, --lengths, --greedy-in-graph or --cpu-weights.',
         );
     }
   }
@@ -255,6 +261,7 @@ async function main(): Promise<void> {
     ...sessionOptions,
     maxBatchSize: options.prompts,
     greedyInGraph: options.greedyInGraph,
+    cpuWeights: options.cpuWeights,
   });
   const minNewTokens = options.lengths === 'fixed' ? options.maxNewTokens : 0;
   const requests = prompts.map((messages) => ({ messages, maxNewTokens: options.maxNewTokens, minNewTokens }));
@@ -310,7 +317,8 @@ async function main(): Promise<void> {
   console.log(
     `${prompts.length} RAG prompts, up to ${options.maxNewTokens} new tokens, ${options.threads} threads, ` +
       `${texts.length} embedding texts (${chat.executionProvider}; ${options.lengths} lengths, ` +
-      `${options.lengths === 'natural' && chat.decodesInGraph ? 'in-graph decoder' : 'host loop'})`,
+      `${options.lengths === 'natural' && chat.decodesInGraph ? `in-graph decoder, ${chat.greedyWeights} weights` : 'host loop'}; ` +
+      'PyTorch float32)',
   );
   console.log('                              weft    PyTorch   weft/PyTorch');
   console.log(

@@ -12,7 +12,8 @@ per-layer initializers until folded). Every MatMul inside the Loop becomes MatMu
 Reports decode tokens/s (32 forced tokens on 4 prompts: 31 / (t(32) - t(1))), end-to-end tokens/s over the rows,
 token F1 / exact match of each variant against the gold answers, the paired F1 difference int8 - float32 with its
 bootstrap 95% interval, and how many answers are identical. Point --onnx/--hf at a fine-tuned run's folders to
-measure the published model. Not in the runtime: weft serves float32 on CPU (see the README's limits).
+measure the published model. When the folder has the export's generate_greedy.int8.onnx (trainer/quantize_int8.py,
+what WEFT_CPU_WEIGHTS=int8 serves), that graph is measured; --pytorch-int8 adds PyTorch's dynamic int8 quantization.
 """
 
 from __future__ import annotations
@@ -96,6 +97,8 @@ def main() -> None:
     parser.add_argument("--bits", type=int, default=8, choices=[4, 8])
     parser.add_argument("--work", type=Path, default=Path("/tmp/weft-int8"))
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--pytorch-int8", action="store_true",
+                        help="also PyTorch with torch.ao dynamic int8 quantization of every Linear (its CPU int8 path)")
     args = parser.parse_args()
 
     import torch
@@ -110,8 +113,15 @@ def main() -> None:
     prompts = [chat_prompt_ids(tokenizer, rag_messages(r["question"], [documents[r["doc_id"]]["text"]])) for r in rows]
 
     started = time.time()
-    quantized = quantize(args.onnx / "generate_greedy.onnx", args.work, args.bits)
-    quantize_seconds = round(time.time() - started, 1)
+    exported = args.onnx / "generate_greedy.int8.onnx"
+    if args.bits == 8 and exported.exists():
+        # What weft serves with WEFT_CPU_WEIGHTS=int8: the export's own graph (trainer/quantize_int8.py).
+        quantized, quantize_seconds = exported, None
+        quantized_bytes = sum(f.stat().st_size for f in args.onnx.glob("weights.int8.*"))
+    else:
+        quantized = quantize(args.onnx / "generate_greedy.onnx", args.work, args.bits)
+        quantize_seconds = round(time.time() - started, 1)
+        quantized_bytes = (quantized.parent / "weights.bin").stat().st_size
     engines = {"weft-fp32": InGraph(args.onnx / "generate_greedy.onnx", args.threads, eos, pad),
                f"weft-int{args.bits}": InGraph(quantized, args.threads, eos, pad)}
     model = AutoModelForCausalLM.from_pretrained(str(args.hf), dtype=torch.float32).eval()
@@ -124,10 +134,25 @@ def main() -> None:
         return cut(out[0, len(ids):].tolist(), eos) if stop else out[0, len(ids):].tolist()
 
     generators = {**{name: engine.generate for name, engine in engines.items()}, "pytorch-fp32": pytorch}
+    if args.pytorch_int8:
+        # PyTorch's own CPU int8 baseline: dynamic quantization of every nn.Linear (int8 weights, activations
+        # quantized per batch), the usual one-line int8 for transformers on CPU.
+        int8_model = torch.ao.quantization.quantize_dynamic(
+            AutoModelForCausalLM.from_pretrained(str(args.hf), dtype=torch.float32).eval(), {torch.nn.Linear},
+            dtype=torch.qint8)
+
+        def pytorch_int8(ids: list[int], new_tokens: int, stop: bool = True) -> list[int]:
+            with torch.no_grad():
+                out = int8_model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                          max_new_tokens=new_tokens, min_new_tokens=0 if stop else new_tokens,
+                                          do_sample=False, pad_token_id=pad)
+            return cut(out[0, len(ids):].tolist(), eos) if stop else out[0, len(ids):].tolist()
+
+        generators["pytorch-int8-dynamic"] = pytorch_int8
     for generate in generators.values():
         generate(prompts[0], 4)  # warm-up
     result = {"rows": len(rows), "threads": args.threads, "max_new_tokens": args.max_new_tokens,
-              "quantize_seconds": quantize_seconds, "quantized_weight_bytes": (quantized.parent / "weights.bin").stat().st_size,
+              "quantize_seconds": quantize_seconds, "quantized_weight_bytes": quantized_bytes, "int8_graph": str(quantized),
               "engines": {}}
     answers = {}
     for name, generate in generators.items():
