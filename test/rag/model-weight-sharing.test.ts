@@ -130,11 +130,14 @@ describe('a fine-tuned model version stores only the layers it changed', () => {
   it('adds the changed layer (hf shard + ONNX weight file) and the small per-version files, not the shared layers', async () => {
     const { registered, added, afterBase } = await logBaseThenTuned();
     const tuned = await store.artifacts.get(registered.artifactRef);
+    // The changed layer in HF, float32 ONNX and 8-bit ONNX (trainer/quantize_int8.py); the other layers' 8-bit files
+    // quantize to the base's bytes and are shared like the float32 ones.
     const changedLayer =
       size(path.join(run(), 'hf', 'model-layer-003.safetensors')) +
-      size(path.join(run(), 'onnx', 'weights.layer-003.bin'));
-    // Per version: the two graph files (they record their weight files' digests) and weft-model.json.
-    const graphs = ['model.onnx', 'generate_greedy.onnx', 'weft-model.json']
+      size(path.join(run(), 'onnx', 'weights.layer-003.bin')) +
+      size(path.join(run(), 'onnx', 'weights.int8.layer-003.bin'));
+    // Per version: the graph files (they record their weight files' digests) and weft-model.json.
+    const graphs = ['model.onnx', 'generate_greedy.onnx', 'generate_greedy.int8.onnx', 'weft-model.json']
       .map((name) => size(path.join(run(), 'onnx', name)))
       .reduce((left, right) => left + right);
     expect(added).toBeGreaterThanOrEqual(changedLayer);
@@ -148,6 +151,9 @@ describe('a fine-tuned model version stores only the layers it changed', () => {
       artifactPaths.find((entry) => entry.path === name)?.digest;
     const baseManifest = (await store.artifacts.get('wandb-artifact:///weft/rag-demo/base-chat:v0')).manifest;
     expect(digestOf(tuned.manifest, 'weights.layer-000.bin')).toBe(digestOf(baseManifest, 'weights.layer-000.bin'));
+    expect(digestOf(tuned.manifest, 'weights.int8.layer-000.bin')).toBe(
+      digestOf(baseManifest, 'weights.int8.layer-000.bin'),
+    );
     expect(digestOf(tuned.manifest, 'weights.layer-003.bin')).not.toBe(digestOf(baseManifest, 'weights.layer-003.bin'));
   });
 

@@ -91,12 +91,14 @@ def test_a_fine_tune_rewrites_only_the_layer_it_changed(base_and_tuned):
         for path in sorted((tuned / kind).iterdir())
         if hashlib.sha256(path.read_bytes()).hexdigest() not in known
     }
-    changed_layer = (tuned / "hf" / "model-layer-001.safetensors").stat().st_size + (
-        tuned / "onnx" / "weights.layer-001.bin"
-    ).stat().st_size
-    graphs = sum((tuned / "onnx" / name).stat().st_size for name in ("model.onnx", "generate_greedy.onnx", "weft-model.json"))
+    # The changed layer in HF, float32 ONNX and 8-bit ONNX (trainer/quantize_int8.py); the other 8-bit files are shared.
+    changed_layer = sum((tuned / name).stat().st_size for name in (
+        "hf/model-layer-001.safetensors", "onnx/weights.layer-001.bin", "onnx/weights.int8.layer-001.bin"))
+    graphs = sum((tuned / "onnx" / name).stat().st_size
+                 for name in ("model.onnx", "generate_greedy.onnx", "generate_greedy.int8.onnx", "weft-model.json"))
     weight_files_added = {name for name in added if name.endswith(".safetensors") or "/weights." in name}
-    assert weight_files_added == {"hf/model-layer-001.safetensors", "onnx/weights.layer-001.bin"}, added
+    assert weight_files_added == {
+        "hf/model-layer-001.safetensors", "onnx/weights.layer-001.bin", "onnx/weights.int8.layer-001.bin"}, added
     # Slack: the small JSON files the fine-tune writes again (tokenizer config).
     assert sum(added.values()) <= changed_layer + graphs + 16 * 1024, added
 
@@ -136,7 +138,8 @@ def test_a_bfloat16_base_shares_its_untouched_hf_and_onnx_layers_with_a_fine_tun
 def test_both_graphs_read_the_same_weight_files_and_record_their_digests(base_and_tuned):
     onnx_dir = base_and_tuned[0] / "onnx"
     manifest = json.loads((onnx_dir / "weft-model.json").read_text())
-    files = manifest["weights"]["files"]
+    # The float32 graphs' files (the 8-bit decoder's own are tested in test_quantize_int8.py).
+    files = [name for name in manifest["weights"]["files"] if not name.startswith("weights.int8.")]
     assert manifest["weights"]["layout"] == "weft-layer-files/1"
     assert external_locations(onnx_dir / "model.onnx") == set(files)
     # The tiny model's loop wraps model.onnx (head dimension 8 is below what the fused decoder takes).
@@ -182,7 +185,8 @@ def test_the_fused_loop_reads_model_onnx_weights_and_decodes_like_it(tokenizer_d
     assert "weights.generate_greedy.bin" in manifest["weights"]["files"]
     assert check_loop(tmp_path / "onnx", [1, 42, 17, 99, 5, 300, 12])["steps"] == 12
     weight_bytes = sum(
-        (tmp_path / "onnx" / name).stat().st_size for name in manifest["weights"]["files"] if "generate_greedy" not in name
+        (tmp_path / "onnx" / name).stat().st_size for name in manifest["weights"]["files"]
+        if "generate_greedy" not in name and not name.startswith("weights.int8.")
     )
     parameters = sum(p.numel() for p in model.parameters()) * 4
     # One copy of the weights, not one per graph, and the tied head not again as a transposed copy of the embedding.
@@ -211,7 +215,7 @@ def test_weights_already_in_side_files_move_into_weight_files(tiny_model_dir, tm
     side_files = {path.name for path in side.iterdir()} - {"model.onnx"}
     assert len(side_files) > 5
     result = share_onnx_weights(side)
-    assert set(result["files"]) == {path.name for path in exported.glob("weights.*.bin")}
+    assert set(result["files"]) == {path.name for path in exported.glob("weights.*.bin") if ".int8." not in path.name}
     assert {path.name for path in side.iterdir()} == {"model.onnx", *result["files"]}
     for name in result["files"]:
         assert (side / name).read_bytes() == (exported / name).read_bytes(), name
