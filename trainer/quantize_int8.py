@@ -37,7 +37,6 @@ from trainer.weight_files import (
     EXTERNAL_MIN_BYTES,
     WEIGHT_FILE_PREFIX,
     _graphs,
-    _point_at,
     _prepend_transposes,
     _record_weight_files,
     _tensor_key,
@@ -45,6 +44,7 @@ from trainer.weight_files import (
     _write_weight_file,
     layer_group,
     onnx_group_of,
+    point_at_indexed,
     sha256_of,
     tensor_bytes,
     weight_file_index,
@@ -73,13 +73,13 @@ def _fold(loop_path: Path, scratch: Path) -> Path:
     return folded
 
 
-def _quantize(folded: Path) -> onnx.ModelProto:
+def _quantize(folded: Path, bits: int = BITS) -> onnx.ModelProto:
     from onnxruntime.quantization import matmul_nbits_quantizer as nbits
 
     logging.getLogger(nbits.__name__).setLevel(logging.WARNING)  # one INFO line per tensor otherwise
 
     config = nbits.DefaultWeightOnlyQuantConfig(
-        block_size=BLOCK_SIZE, is_symmetric=True, accuracy_level=ACCURACY_LEVEL, bits=BITS
+        block_size=BLOCK_SIZE, is_symmetric=True, accuracy_level=ACCURACY_LEVEL, bits=bits
     )
     quantizer = nbits.MatMulNBitsQuantizer(
         onnx.load(str(folded)), block_size=BLOCK_SIZE, is_symmetric=True, accuracy_level=ACCURACY_LEVEL,
@@ -128,16 +128,7 @@ def _save(model: onnx.ModelProto, onnx_dir: Path) -> dict:
                 group = _group_of(tensor.name, readers.get(tensor.name, []))
                 groups.setdefault(group, {}).setdefault(key, []).append(tensor)
                 continue
-            location, offset, length, source_dims = found
-            if source_dims is not None:
-                # Stored once as its transpose (a tied embedding and head): read that, transposed in the graph.
-                target = tensor.name
-                tensor.name = f"{target}.untransposed"
-                del tensor.dims[:]
-                tensor.dims.extend(source_dims)
-                transposes.append((tensor.name, target))
-            _point_at(tensor, location, offset, length)
-            used.add(location)
+            used.add(point_at_indexed(tensor, found, transposes))
             shared += 1
         if transposes:
             _prepend_transposes(graph, transposes)

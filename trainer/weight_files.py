@@ -343,6 +343,21 @@ def weight_file_index(onnx_dir: Path, graph_file: str = "model.onnx") -> dict[tu
     return index
 
 
+def point_at_indexed(tensor: TensorProto, found: tuple, transposes: list[tuple[str, str]]) -> str:
+    """Makes the initializer read the equal tensor weight_file_index found; one stored only as its transpose (a tied
+    head) is read under a new name and a (source, target) pair is added to transposes for _prepend_transposes.
+    Returns the weight file it now reads."""
+    location, offset, length, source_dims = found
+    if source_dims is not None:
+        target = tensor.name
+        tensor.name = f"{target}.untransposed"
+        del tensor.dims[:]
+        tensor.dims.extend(source_dims)
+        transposes.append((tensor.name, target))
+    _point_at(tensor, location, offset, length)
+    return location
+
+
 def save_sharing_weights(model: onnx.ModelProto, path: Path, index: dict[tuple, tuple]) -> dict:
     """Saves a graph whose initializers equal tensors already in the folder's weight files (index from
     weight_file_index) as references to those bytes; the others of at least EXTERNAL_MIN_BYTES go to a weight file
@@ -371,16 +386,7 @@ def save_sharing_weights(model: onnx.ModelProto, path: Path, index: dict[tuple, 
         if found is None:
             own.setdefault(key, []).append(tensor)
             continue
-        location, offset, length, source_dims = found
-        if source_dims is not None:
-            # Stored once as its transpose (a tied head): read that and transpose it in the graph.
-            target = tensor.name
-            tensor.name = f"{target}.untransposed"
-            del tensor.dims[:]
-            tensor.dims.extend(source_dims)
-            transposes.append((tensor.name, target))
-        _point_at(tensor, location, offset, length)
-        used.add(location)
+        used.add(point_at_indexed(tensor, found, transposes))
         shared += 1
     if transposes:
         _prepend_transposes(model.graph, transposes)

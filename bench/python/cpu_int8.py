@@ -36,26 +36,17 @@ from trainer.rag_prompt import rag_messages  # noqa: E402
 
 
 def quantize(source: Path, work: Path, bits: int) -> Path:
+    """generate_greedy.onnx folded and quantized as trainer/quantize_int8.py does (any bit width), saved whole."""
     import onnx
-    import onnxruntime as ort
-    from onnxruntime.quantization import matmul_nbits_quantizer as nbits
+
+    from trainer.quantize_int8 import _fold, _quantize
 
     out = work / f"int{bits}" / "generate_greedy.onnx"
     if out.exists():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    folded = work / "folded.onnx"
-    options = ort.SessionOptions()
-    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_BASIC
-    options.optimized_model_filepath = str(folded)
-    options.add_session_config_entry("session.optimized_model_external_initializers_file_name", "folded.bin")
-    options.add_session_config_entry("session.optimized_model_external_initializers_min_size_in_bytes", "1024")
-    ort.InferenceSession(str(source), options, providers=["CPUExecutionProvider"])
-    config = nbits.DefaultWeightOnlyQuantConfig(block_size=32, is_symmetric=True, accuracy_level=4, bits=bits)
-    quantizer = nbits.MatMulNBitsQuantizer(onnx.load(str(folded)), block_size=32, is_symmetric=True,
-                                           accuracy_level=4, algo_config=config)
-    quantizer.process()
-    onnx.save(quantizer.model.model, str(out), save_as_external_data=True, location="weights.bin", size_threshold=1024)
+    model = _quantize(_fold(source, work), bits)
+    onnx.save(model, str(out), save_as_external_data=True, location="weights.bin", size_threshold=1024)
     return out
 
 
