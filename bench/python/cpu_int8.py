@@ -117,29 +117,23 @@ def main() -> None:
                f"weft-int{args.bits}": InGraph(quantized, args.threads, eos, pad)}
     model = AutoModelForCausalLM.from_pretrained(str(args.hf), dtype=torch.float32).eval()
 
-    def pytorch(ids: list[int], new_tokens: int, stop: bool = True) -> list[int]:
-        with torch.no_grad():
-            out = model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                                 max_new_tokens=new_tokens, min_new_tokens=0 if stop else new_tokens,
-                                 do_sample=False, pad_token_id=pad)
-        return cut(out[0, len(ids):].tolist(), eos) if stop else out[0, len(ids):].tolist()
+    def greedy_with(hf_model):
+        def generate(ids: list[int], new_tokens: int, stop: bool = True) -> list[int]:
+            with torch.no_grad():
+                out = hf_model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                        max_new_tokens=new_tokens, min_new_tokens=0 if stop else new_tokens,
+                                        do_sample=False, pad_token_id=pad)
+            return cut(out[0, len(ids):].tolist(), eos) if stop else out[0, len(ids):].tolist()
 
-    generators = {**{name: engine.generate for name, engine in engines.items()}, "pytorch-fp32": pytorch}
+        return generate
+
+    generators = {**{name: engine.generate for name, engine in engines.items()}, "pytorch-fp32": greedy_with(model)}
     if args.pytorch_int8:
         # PyTorch's own CPU int8 baseline: dynamic quantization of every nn.Linear (int8 weights, activations
         # quantized per batch), the usual one-line int8 for transformers on CPU.
-        int8_model = torch.ao.quantization.quantize_dynamic(
+        generators["pytorch-int8-dynamic"] = greedy_with(torch.ao.quantization.quantize_dynamic(
             AutoModelForCausalLM.from_pretrained(str(args.hf), dtype=torch.float32).eval(), {torch.nn.Linear},
-            dtype=torch.qint8)
-
-        def pytorch_int8(ids: list[int], new_tokens: int, stop: bool = True) -> list[int]:
-            with torch.no_grad():
-                out = int8_model.generate(torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
-                                          max_new_tokens=new_tokens, min_new_tokens=0 if stop else new_tokens,
-                                          do_sample=False, pad_token_id=pad)
-            return cut(out[0, len(ids):].tolist(), eos) if stop else out[0, len(ids):].tolist()
-
-        generators["pytorch-int8-dynamic"] = pytorch_int8
+            dtype=torch.qint8))
     for generate in generators.values():
         generate(prompts[0], 4)  # warm-up
     result = {"rows": len(rows), "threads": args.threads, "max_new_tokens": args.max_new_tokens,
