@@ -28,6 +28,14 @@ const environmentSchema = z.object({
    * by the export: about 2x faster batch-1 answers, which can differ from float32's; see the README's numbers).
    */
   WEFT_CPU_WEIGHTS: z.enum(['float32', 'int8']).default('float32'),
+  /**
+   * What decodes greedy requests: `onnxruntime` (default: weft's ONNX graphs) or `torch` (trainer/decode_engine.py, a
+   * Python process per model reading the artifact's hf/ weights: on CUDA a torch.compile'd step replayed as a CUDA
+   * graph, about 3x the onnxruntime in-graph decoder on the 1.1B model at batch 1; see the README).
+   */
+  WEFT_ENGINE: z.enum(['onnxruntime', 'torch']).default('onnxruntime'),
+  /** Inductor mode of the torch engine's CUDA decode step: `default+cdt` (default), `default`, or `off` (no compile). */
+  WEFT_TORCH_COMPILE: z.enum(['off', 'default', 'default+cdt']).default('default+cdt'),
   /** CUDA device ordinal a gpu worker uses when WEFT_EXECUTION_PROVIDER=cuda. */
   WEFT_CUDA_DEVICE_ID: z.coerce.number().int().min(0).default(0),
   /** Where built and fine-tuned model folders live. Default: WEFT_HOME/models. */
@@ -78,6 +86,8 @@ export interface WeftConfig {
   cudaDeviceId: number;
   greedyInGraph: 'auto' | 'always' | 'never';
   cpuWeights: 'float32' | 'int8';
+  engine: 'onnxruntime' | 'torch';
+  torchCompile: 'off' | 'default' | 'default+cdt';
   modelsDir: string;
   demoBaseModel: 'smollm2' | 'base-chat';
   entity: string;
@@ -122,6 +132,8 @@ export function parseConfig(environment: NodeJS.ProcessEnv): WeftConfig {
     cudaDeviceId: values.WEFT_CUDA_DEVICE_ID,
     greedyInGraph: values.WEFT_GREEDY_IN_GRAPH,
     cpuWeights: values.WEFT_CPU_WEIGHTS,
+    engine: values.WEFT_ENGINE,
+    torchCompile: values.WEFT_TORCH_COMPILE,
     modelsDir: path.resolve(values.WEFT_MODELS_DIR ?? path.join(home, 'models')),
     demoBaseModel: values.WEFT_DEMO_BASE_MODEL,
     entity: values.WEFT_ENTITY,

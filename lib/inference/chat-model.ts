@@ -21,6 +21,7 @@ import {
 import { type ExecutionProvider, type LoadedSession, type SessionOptions, loadSession } from './onnx-session';
 import { type SamplingParameters, createSeededRandom, randomSeed, sampleToken } from './sampling';
 import { Tokenizer } from './tokenizer/tokenizer';
+import { type DecodeEngineName, type TorchEngineOptions, torchDecodeEngine } from './torch-engine';
 
 /** Per-request generation settings; each row of a batch keeps its own. */
 export interface GenerationParameters {
@@ -115,6 +116,16 @@ export interface ChatModelOptions extends SessionOptions {
    * loop. A folder exported without the int8 graph decodes in float32, with a warning.
    */
   cpuWeights?: CpuWeights;
+  /**
+   * What decodes greedy rows (streamed ones too): 'onnxruntime' (default) or 'torch', the PyTorch engine
+   * (trainer/decode_engine.py) on the model's hf/ weights, in a Python process shared by every runtime of the same
+   * weights: on CUDA one torch.compile'd decode step per token replayed as a CUDA graph, on CPU eager float32.
+   * Sampled and min-new-token rows keep onnxruntime's host loop. Loading fails (DecodeEngineUnavailableError) when
+   * the engine cannot serve the model.
+   */
+  engine?: DecodeEngineName;
+  /** The torch engine's Python (default .venv/bin/python) and Inductor mode (default 'default+cdt', CUDA only). */
+  torchEngine?: { python?: string; compile?: string };
 }
 
 export type GreedyInGraph = 'auto' | 'always' | 'never';
@@ -233,6 +244,11 @@ function fitsGreedyLoop(row: RowState): boolean {
   return row.parameters.temperature === 0 && row.parameters.minNewTokens === 0 && row.onToken === undefined;
 }
 
+/** Rows the torch engine decodes as the host loop would: greedy, no forced minimum (streaming is fine). */
+function fitsTorchEngine(row: RowState): boolean {
+  return row.parameters.temperature === 0 && row.parameters.minNewTokens === 0;
+}
+
 /** Shared left padding worth a copy to drop: attention over it costs every later forward pass. */
 const paddingTrimThreshold = 32;
 
@@ -252,6 +268,8 @@ export class ChatModelRuntime {
   /** generate_greedy.onnx, or its int8 twin when cpuWeights asks for it on CPU and the folder has it. */
   private readonly greedyLoopFile: string;
   private readonly sessionOptions: ChatModelOptions;
+  /** Set when greedy rows go to the PyTorch engine (ChatModelOptions.engine 'torch'). */
+  private readonly torchEngineOptions: TorchEngineOptions | undefined;
   readonly modelPath: string;
   /** sha256 of model.onnx. */
   readonly digest: string;
@@ -321,6 +339,26 @@ export class ChatModelRuntime {
     }
     this.feedsPositionIds = inputNames.includes('position_ids');
     this.feedsCacheBranch = inputNames.includes('use_cache_branch');
+    this.torchEngineOptions =
+      options.engine === 'torch'
+        ? {
+            python: options.torchEngine?.python ?? path.join(__dirname, '..', '..', '.venv', 'bin', 'python'),
+            device: this.executionProvider === 'cuda' ? `cuda:${options.deviceId ?? 0}` : 'cpu',
+            compile: options.torchEngine?.compile,
+            logger: options.logger,
+          }
+        : undefined;
+  }
+
+  /** Which decoder serves greedy rows: 'torch' (the PyTorch engine) or 'onnxruntime'. */
+  get decodeEngine(): DecodeEngineName {
+    return this.torchEngineOptions ? 'torch' : 'onnxruntime';
+  }
+
+  /** Starts (or finds) the PyTorch engine process; resolves once it has loaded and checked the weights. */
+  async startTorchEngine() {
+    if (!this.torchEngineOptions) throw new Error('this runtime decodes with onnxruntime (engine option not torch)');
+    return torchDecodeEngine(this.folder, this.torchEngineOptions);
   }
 
   /** The prompt string transformers' `apply_chat_template(messages, add_generation_prompt=True)` produces. */
@@ -647,6 +685,10 @@ export class ChatModelRuntime {
     const batch: DecodingBatch = { rows: [], cache: [], cacheLength: 0 };
     for (;;) {
       const joining = batch.rows.length < maxBatchSize ? pull(maxBatchSize - batch.rows.length) : [];
+      if (batch.rows.length === 0 && joining.length > 0 && this.torchEngineOptions && joining.every(fitsTorchEngine)) {
+        await this.decodeWithTorchEngine(joining, onFinished);
+        continue;
+      }
       if (batch.rows.length === 0 && joining.length > 0 && this.useGreedyLoop && joining.every(fitsGreedyLoop)) {
         try {
           await this.decodeInGraph(joining, onFinished);
@@ -793,6 +835,56 @@ export class ChatModelRuntime {
     });
   }
 
+  /**
+   * Decodes greedy rows in the PyTorch engine: one left-padded prefill, then decode steps until every row has a stop
+   * token or has spent its budget. Tokens come back a chunk at a time; each row takes its own up to its stop (token
+   * or string) or length, exactly as the host loop would, streaming them as they arrive and finishing as soon as it
+   * stops (a micro-batcher's caller gets its answer before the longest row ends).
+   */
+  private async decodeWithTorchEngine(rows: readonly RowState[], onFinished: (row: RowState) => void): Promise<void> {
+    const engine = await torchDecodeEngine(this.folder, this.torchEngineOptions as TorchEngineOptions);
+    const startedAt = performance.now();
+    const finished = new Set<RowState>();
+    rows.forEach((row) => {
+      row.startedAt = startedAt;
+      row.peakBatchSize = Math.max(row.peakBatchSize, rows.length);
+    });
+    let first = true;
+    await engine.generate(
+      {
+        prompts: rows.map((row) => row.promptIds),
+        maxNewTokens: rows.map((row) =>
+          Math.min(row.parameters.maxNewTokens, this.description.maxPositions - row.promptIds.length),
+        ),
+        eosTokenIds: this.description.eosTokenIds,
+        padTokenId: this.description.padTokenId,
+      },
+      (tokens) => {
+        if (first) {
+          const prefillMs = performance.now() - startedAt;
+          rows.forEach((row) => (row.prefillMs = prefillMs));
+          first = false;
+        }
+        rows.forEach((row, rowIndex) => {
+          for (const token of tokens[rowIndex]) {
+            if (row.finishReason !== undefined) break;
+            this.acceptToken(row, token);
+          }
+          if (row.finishReason !== undefined && !finished.has(row)) {
+            finished.add(row);
+            onFinished(row);
+          }
+        });
+      },
+    );
+    for (const row of rows) {
+      if (finished.has(row)) continue;
+      // The engine stops only when every row has stopped or spent its budget, so this does not happen; kept safe.
+      row.finishReason ??= 'length';
+      onFinished(row);
+    }
+  }
+
   /** Picks the row's next token from its logits at `offset`, with stop tokens masked before minNewTokens. */
   private chooseToken(row: RowState, logits: Float32Array, offset: number): number {
     if (row.generated.length < row.parameters.minNewTokens) {
@@ -847,5 +939,8 @@ export async function loadChatModel(folder: string, options: ChatModelOptions = 
   const tokenizer = Tokenizer.fromFolder(folder);
   const chatTemplate = ChatTemplate.fromFolder(folder);
   const loaded = await loadSession(path.join(folder, 'model.onnx'), 'Chat model file model.onnx', options);
-  return new ChatModelRuntime(loaded, tokenizer, chatTemplate, description, options, path.resolve(folder));
+  const runtime = new ChatModelRuntime(loaded, tokenizer, chatTemplate, description, options, path.resolve(folder));
+  // The engine is started (weights loaded and checked) now, so a model it cannot serve fails here, not mid-request.
+  if (runtime.decodeEngine === 'torch') await runtime.startTorchEngine();
+  return runtime;
 }

@@ -163,3 +163,32 @@ export class InferenceRunError extends InferenceError {
     this.cause = cause;
   }
 }
+
+/**
+ * WEFT_ENGINE=torch cannot serve this model here: no Hugging Face weights beside the ONNX files, no Python with
+ * PyTorch, a CUDA device PyTorch does not see, or a model the engine does not implement. Retrying will not help.
+ */
+export class DecodeEngineUnavailableError extends InferenceError {
+  readonly retryable = false;
+  readonly type = 'DecodeEngineUnavailableError';
+  constructor(
+    readonly modelFolder: string,
+    reason: string,
+  ) {
+    super(`The PyTorch decode engine (WEFT_ENGINE=torch) cannot serve ${modelFolder}: ${reason}`);
+    this.name = 'DecodeEngineUnavailableError';
+  }
+}
+
+/** The PyTorch decode engine's process failed a request or exited while decoding; a new process is started next time. */
+export class DecodeEngineRunError extends InferenceError {
+  readonly retryable = true;
+  readonly type = 'DecodeEngineRunError';
+  constructor(
+    readonly modelFolder: string,
+    reason: string,
+  ) {
+    super(`The PyTorch decode engine failed on ${modelFolder}: ${reason}`);
+    this.name = 'DecodeEngineRunError';
+  }
+}

@@ -1,10 +1,12 @@
 import { loadOnce } from '../common/load-once';
 import {
+  closeTorchDecodeEngines,
   createMicroBatcher,
   loadChatModel,
   loadEmbeddingModel,
   type ChatModelRuntime,
   type CpuWeights,
+  type DecodeEngineName,
   type EmbeddingModelRuntime,
   type ExecutionProvider,
   type GreedyInGraph,
@@ -29,6 +31,11 @@ export interface DevicePlacement {
   greedyInGraph?: GreedyInGraph;
   /** WEFT_CPU_WEIGHTS; default `float32`. */
   cpuWeights?: CpuWeights;
+  /** WEFT_ENGINE; default `onnxruntime`. */
+  engine?: DecodeEngineName;
+  /** The torch engine's Python (WEFT_PYTHON) and Inductor mode (WEFT_TORCH_COMPILE). */
+  python?: string;
+  torchCompile?: string;
 }
 
 /** Rows one forward pass carries across all concurrent predict calls of the process. */
@@ -38,7 +45,7 @@ const chatModels = new Map<string, Promise<ChatModelResources>>();
 const embeddingModels = new Map<string, Promise<EmbeddingModelRuntime>>();
 
 function keyOf(directory: string, placement: DevicePlacement): string {
-  return `${directory}|${placement.executionProvider}|${placement.deviceId}|${placement.greedyInGraph ?? 'auto'}|${placement.cpuWeights ?? 'float32'}`;
+  return `${directory}|${placement.executionProvider}|${placement.deviceId}|${placement.greedyInGraph ?? 'auto'}|${placement.cpuWeights ?? 'float32'}|${placement.engine ?? 'onnxruntime'}`;
 }
 
 export function chatModelResources(directory: string, placement: DevicePlacement): Promise<ChatModelResources> {
@@ -50,6 +57,8 @@ export function chatModelResources(directory: string, placement: DevicePlacement
       maxBatchSize: sharedMaxBatchSize,
       greedyInGraph: placement.greedyInGraph,
       cpuWeights: placement.cpuWeights,
+      engine: placement.engine,
+      torchEngine: { python: placement.python, compile: placement.torchCompile },
     }).then((runtime) => ({ runtime, batcher: createMicroBatcher(runtime, { maxBatchSize: sharedMaxBatchSize }) })),
   );
 }
@@ -83,4 +92,5 @@ export async function closeRagInferenceResources(): Promise<void> {
     const resources = await loading.catch(() => undefined);
     await resources?.batcher.close();
   }
+  await closeTorchDecodeEngines();
 }

@@ -29,6 +29,9 @@ export class RagModelSessions {
       logger: this.logger,
       greedyInGraph: this.config.greedyInGraph,
       cpuWeights: this.config.cpuWeights,
+      engine: this.config.engine,
+      python: this.config.python,
+      torchCompile: this.config.torchCompile,
     };
   }
 

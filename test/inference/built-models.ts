@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { projectRoot } from '../../lib/config/config';
-import type { ChatMessage } from '../../lib/inference';
+import type { ChatMessage, GenerationResult } from '../../lib/inference';
 
 /** Where `bash scripts/setup.sh` builds the demo models (WEFT_MODELS_DIR, else WEFT_HOME/models). */
 export const modelsDirectory = path.resolve(
@@ -85,6 +85,28 @@ export function requireFixtureModel(): void {
 export function decidedPrefixLength(generation: Reference['generations'][number], tolerance: number): number {
   const nearTie = generation.top2_gaps.findIndex((gap) => gap < tolerance);
   return nearTie < 0 ? generation.output_ids.length : nearTie;
+}
+
+/**
+ * Each result's tokens equal the reference's up to its first near-tie (top-2 gap below `tolerance`), and all of
+ * them where there is none; at least one token per prompt must be compared, so the check cannot pass vacuously.
+ */
+export function expectDecidedPrefixesOf(reference: Reference, results: GenerationResult[], tolerance: number): void {
+  let compared = 0;
+  let generated = 0;
+  reference.generations.forEach((expected, index) => {
+    const decided = decidedPrefixLength(expected, tolerance);
+    expect(results[index].tokenIds.slice(0, decided)).toEqual(expected.output_ids.slice(0, decided));
+    if (decided === expected.output_ids.length) {
+      expect(results[index].tokenIds).toEqual(expected.output_ids);
+      expect(results[index].text).toBe(expected.text);
+    }
+    compared += decided;
+    generated += expected.output_ids.length;
+  });
+  // Not vacuous: at least as many decided tokens as prompts (a trained model's first tokens are rarely near-ties).
+  expect(compared).toBeGreaterThanOrEqual(reference.generations.length);
+  expect(compared).toBeLessThanOrEqual(generated);
 }
 
 /** The SmolLM2 build (setup's smollm2 steps) and its reference; missing files fail the suite with the setup hint. */

@@ -15,7 +15,7 @@ import {
   type Reference,
   chatModelDirectory,
   chatModelFloat16Directory,
-  decidedPrefixLength,
+  expectDecidedPrefixesOf,
   fixtureModelDirectory,
   fixtureModelFloat16Directory,
   requireBuiltModels,
@@ -261,23 +261,8 @@ describe('parity of the trained demo model (base-chat) with transformers', () =>
     model = await loadChatModel(chatModelDirectory, { greedyInGraph: 'never' }); // the host loop; in-graph below
   });
 
-  function expectDecidedPrefixes(results: GenerationResult[], tolerance: number): void {
-    let compared = 0;
-    let generated = 0;
-    reference.generations.forEach((expected, index) => {
-      const decided = decidedPrefixLength(expected, tolerance);
-      expect(results[index].tokenIds.slice(0, decided)).toEqual(expected.output_ids.slice(0, decided));
-      if (decided === expected.output_ids.length) {
-        expect(results[index].tokenIds).toEqual(expected.output_ids);
-        expect(results[index].text).toBe(expected.text);
-      }
-      compared += decided;
-      generated += expected.output_ids.length;
-    });
-    // Not vacuous: at least as many decided tokens as prompts (a trained model's first tokens are rarely near-ties).
-    expect(compared).toBeGreaterThanOrEqual(reference.generations.length);
-    expect(compared).toBeLessThanOrEqual(generated);
-  }
+  const expectDecidedPrefixes = (results: GenerationResult[], tolerance: number) =>
+    expectDecidedPrefixesOf(reference, results, tolerance);
 
   const requestsOf = (reference: Reference) =>
     reference.generations.map((generation) => ({ messages: generation.messages }));

@@ -1,0 +1,370 @@
+"""weft's PyTorch decode engine (WEFT_ENGINE=torch): greedy generation for Llama-family models from the model's
+Hugging Face weights (the artifact's hf/ folder), served to lib/inference/torch-engine.ts over stdin/stdout.
+
+    python -m trainer.decode_engine --model <hf dir> [--device cpu|cuda[:n]] [--compile off|default|default+cdt]
+
+On CUDA each batch decodes with a static key/value cache, one decode step captured as a CUDA graph (torch.compile'd
+first unless --compile off): one graph replay per token instead of ~10 kernel launches per layer. On the H200 this
+runs the 1.1B Llama at about 3x weft's onnxruntime in-graph decoder at batch 1 (bench/device/README.md, #20). On CPU
+it decodes eagerly in float32 (what the tests run).
+
+Protocol: one JSON object per line. The engine first prints
+    {"ready": true, "device": ..., "dtype": ..., "compile": ..., "check": {...}}
+then answers each request
+    {"id": 7, "prompts": [[ids], ...], "max_new_tokens": [n, ...], "eos": [ids], "pad": id}
+with chunks {"id": 7, "tokens": [[row 0's new tokens], [row 1's], ...]} (every row gets the same number of tokens
+per chunk; rows past their stop or budget go on with meaningless tokens that the caller drops) and a last line
+{"id": 7, "done": true, "steps": s, "prefill_ms": p, "decode_ms": d}, or {"id": 7, "error": "..."}.
+Rows are left-padded into one prefill; decoding stops once every row has produced a stop token or used its budget.
+
+Loading checks the decoder against transformers on the same weights (one prompt's logits, and its greedy choice
+unless transformers' own top-2 gap is a near-tie) and refuses configurations it does not implement.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from collections import OrderedDict
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+# Largest |logit difference| to transformers at load, per dtype, and the top-2 gap below which a differing greedy
+# choice is a near-tie (rounding), not an error.
+CHECK_TOLERANCE = {torch.float32: 1e-3, torch.bfloat16: 0.5, torch.float16: 0.25}
+NEAR_TIE = {torch.float32: 1e-3, torch.bfloat16: 0.5, torch.float16: 0.25}
+# Static cache lengths are rounded up to this, and batches to a power of two, so few shapes are compiled.
+LENGTH_BUCKET = 256
+# Decoders (caches + graphs) kept per engine, least recently used dropped first.
+KEPT_DECODERS = 4
+
+
+class EngineError(Exception):
+    """The model or a request is not something this engine runs; the message says why."""
+
+
+def _log(message: str) -> None:
+    print(f"[decode-engine] {message}", file=sys.stderr, flush=True)
+
+
+def check_config(config) -> None:
+    """Refuses what the decoder below does not implement (transformers would run it; weft would decode it wrongly)."""
+    problems = []
+    if getattr(config, "model_type", None) != "llama":
+        problems.append(f"model_type {getattr(config, 'model_type', None)!r} (the engine implements 'llama')")
+    rope = getattr(config, "rope_scaling", None) or {}
+    rope_type = rope.get("rope_type", rope.get("type", "default")) if isinstance(rope, dict) else "default"
+    if rope_type not in (None, "default"):
+        problems.append(f"rope scaling {rope_type!r}")
+    if getattr(config, "attention_bias", False) or getattr(config, "mlp_bias", False):
+        problems.append("biases in attention or MLP")
+    if getattr(config, "hidden_act", "silu") != "silu":
+        problems.append(f"activation {config.hidden_act!r}")
+    if problems:
+        raise EngineError("WEFT_ENGINE=torch cannot run this model: " + "; ".join(problems) + ". Use WEFT_ENGINE=onnxruntime.")
+
+
+class LlamaWeights:
+    """A LlamaForCausalLM's weights arranged for decoding: q/k/v and gate/up concatenated, rotary tables."""
+
+    def __init__(self, model, max_positions: int):
+        config = model.config
+        self.heads = config.num_attention_heads
+        self.kv_heads = getattr(config, "num_key_value_heads", None) or self.heads
+        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
+        self.eps = config.rms_norm_eps
+        inner = model.model
+        self.embed = inner.embed_tokens.weight
+        self.final_norm = inner.norm.weight
+        self.lm_head = model.lm_head.weight
+        self.layers = []
+        for layer in inner.layers:
+            attention, mlp = layer.self_attn, layer.mlp
+            self.layers.append(
+                dict(
+                    norm1=layer.input_layernorm.weight,
+                    qkv=torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight]),
+                    o=attention.o_proj.weight,
+                    norm2=layer.post_attention_layernorm.weight,
+                    gate_up=torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]),
+                    down=mlp.down_proj.weight,
+                )
+            )
+        self.dtype, self.device = self.embed.dtype, self.embed.device
+        theta = getattr(config, "rope_theta", None)
+        if theta is None:
+            theta = (getattr(config, "rope_parameters", None) or {}).get("rope_theta", 10000.0)
+        inv = 1.0 / (theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=self.device) / self.head_dim))
+        angles = torch.outer(torch.arange(max_positions, dtype=torch.float32, device=self.device), inv)
+        angles = torch.cat([angles, angles], dim=-1)
+        self.cos, self.sin = angles.cos().to(self.dtype), angles.sin().to(self.dtype)
+
+
+class StaticDecoder:
+    """Greedy decoding of `batch` left-padded rows in a static cache of `length` columns (one per token slot)."""
+
+    def __init__(self, weights: LlamaWeights, batch: int, length: int, compile_mode: str):
+        self.w, self.batch, self.length = weights, batch, length
+        shape = (batch, weights.kv_heads, length, weights.head_dim)
+        device = weights.device
+        self.cache_k = [torch.zeros(shape, dtype=weights.dtype, device=device) for _ in weights.layers]
+        self.cache_v = [torch.zeros(shape, dtype=weights.dtype, device=device) for _ in weights.layers]
+        self.columns = torch.arange(length, device=device)
+        # Decode-step state, read and written in place by the captured graph.
+        self.token = torch.zeros(batch, dtype=torch.long, device=device)
+        self.column = torch.zeros(1, dtype=torch.long, device=device)
+        self.padding = torch.zeros(batch, dtype=torch.long, device=device)
+        self.graph = None
+        step = self._decode_step
+        if compile_mode != "off":
+            import torch._inductor.config as inductor_config
+
+            mode, *options = compile_mode.split("+")
+            inductor_config.coordinate_descent_tuning = "cdt" in options
+            step = torch.compile(self._decode_step, mode=mode, fullgraph=True, dynamic=False)
+        self.step = step
+        if device.type == "cuda":
+            self._capture()
+
+    def _norm(self, x, weight):
+        variance = x.float().pow(2).mean(-1, keepdim=True)
+        return (x.float() * torch.rsqrt(variance + self.w.eps)).to(x.dtype) * weight
+
+    @staticmethod
+    def _rotate(x):
+        half = x.shape[-1] // 2
+        return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
+
+    def forward(self, tokens, columns, positions):
+        """tokens (B, T) written to cache `columns` (T,), rotary `positions` (B, T) -> last position's logits (B, V)."""
+        w = self.w
+        batch, steps = tokens.shape
+        x = F.embedding(tokens, w.embed)
+        cos = w.cos[positions][:, None]  # (B, 1, T, D)
+        sin = w.sin[positions][:, None]
+        # Row b's query at column c sees keys from its first real column to c; a padding query sees itself only
+        # (its output is never used, and this keeps its softmax finite).
+        keys = self.columns[None, None, :]
+        allowed = (keys >= self.padding[:, None, None]) & (keys <= columns[None, :, None])
+        allowed = allowed | (keys == columns[None, :, None])
+        mask = torch.zeros(allowed.shape, dtype=torch.float32, device=x.device).masked_fill(~allowed, float("-inf"))
+        q_size, kv_size = w.heads * w.head_dim, w.kv_heads * w.head_dim
+        group = w.heads // w.kv_heads
+        for index, layer in enumerate(w.layers):
+            h = self._norm(x, layer["norm1"])
+            q, k, v = (h @ layer["qkv"].t()).split([q_size, kv_size, kv_size], dim=-1)
+            q = q.view(batch, steps, w.heads, w.head_dim).transpose(1, 2)
+            k = k.view(batch, steps, w.kv_heads, w.head_dim).transpose(1, 2)
+            v = v.view(batch, steps, w.kv_heads, w.head_dim).transpose(1, 2)
+            q = q * cos + self._rotate(q) * sin
+            k = k * cos + self._rotate(k) * sin
+            self.cache_k[index].index_copy_(2, columns, k)
+            self.cache_v[index].index_copy_(2, columns, v)
+            # Grouped-query attention as two matmuls over the whole static cache (masked): one query row per step,
+            # which Inductor fuses better than scaled_dot_product_attention with a mask (bench/device, session 7).
+            grouped = q.reshape(batch, w.kv_heads, group * steps, w.head_dim)
+            scores = (grouped @ self.cache_k[index].transpose(-1, -2)).float() / math.sqrt(w.head_dim)
+            scores = scores.view(batch, w.kv_heads, group, steps, -1) + mask[:, None, None]
+            weights = scores.softmax(-1).to(x.dtype).view(batch, w.kv_heads, group * steps, -1)
+            attended = (weights @ self.cache_v[index]).view(batch, w.heads, steps, w.head_dim)
+            x = x + attended.transpose(1, 2).reshape(batch, steps, q_size) @ layer["o"].t()
+            h = self._norm(x, layer["norm2"])
+            gate, up = (h @ layer["gate_up"].t()).chunk(2, dim=-1)
+            x = x + (F.silu(gate) * up) @ layer["down"].t()
+        return (self._norm(x[:, -1:], w.final_norm) @ w.lm_head.t())[:, 0].float()
+
+    def _decode_step(self):
+        logits = self.forward(self.token[:, None], self.column, (self.column - self.padding)[:, None])
+        self.token.copy_(logits.argmax(-1))
+        self.column.add_(1)
+
+    def _capture(self):
+        stream = torch.cuda.Stream()
+        stream.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(stream), torch.no_grad():
+            for _ in range(2):  # compiles (first call) and warms up outside the capture
+                self.step()
+        torch.cuda.current_stream().wait_stream(stream)
+        self.graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(self.graph), torch.no_grad():
+            self.step()
+
+    @torch.no_grad()
+    def prefill(self, prompts: list[list[int]], pad: int) -> torch.Tensor:
+        """Left-pads the prompts into the cache (columns 0..width-1) and sets the first generated token per row;
+        returns the last position's logits."""
+        width = max(len(prompt) for prompt in prompts)
+        device = self.token.device
+        ids = torch.full((self.batch, width), pad, dtype=torch.long)
+        padding = torch.full((self.batch,), width - 1, dtype=torch.long)  # unused rows: one padding token
+        for row, prompt in enumerate(prompts):
+            ids[row, width - len(prompt):] = torch.tensor(prompt, dtype=torch.long)
+            padding[row] = width - len(prompt)
+        self.padding.copy_(padding.to(device))
+        columns = torch.arange(width, device=device)
+        positions = (columns[None, :] - self.padding[:, None]).clamp(min=0)
+        logits = self.forward(ids.to(device), columns, positions)
+        self.token.copy_(logits.argmax(-1))
+        self.column.fill_(width)
+        return logits
+
+    @torch.no_grad()
+    def advance(self) -> None:
+        if self.graph is not None:
+            self.graph.replay()
+        else:
+            self._decode_step()
+
+
+class Engine:
+    def __init__(self, model_dir: Path, device: torch.device, compile_mode: str, dtype: torch.dtype | None = None):
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        config = AutoConfig.from_pretrained(str(model_dir))
+        check_config(config)
+        if dtype is None:
+            stored = getattr(config, "torch_dtype", None) or getattr(config, "dtype", None)
+            half = stored if stored in (torch.bfloat16, torch.float16, "bfloat16", "float16") else "bfloat16"
+            dtype = torch.float32 if device.type == "cpu" else getattr(torch, str(half).replace("torch.", ""))
+        self.device, self.dtype = device, dtype
+        self.compile_mode = compile_mode if device.type == "cuda" else "off"
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=dtype, attn_implementation="eager")
+        model.to(device).eval()
+        self.max_positions = config.max_position_embeddings
+        self.vocab_size = config.vocab_size
+        self.chunk = 8 if device.type == "cuda" else 1
+        self.decoders: OrderedDict[tuple[int, int], StaticDecoder] = OrderedDict()
+        self.weights = LlamaWeights(model, self.max_positions)
+        self.check = self._check_against(model)
+        # From here on only the weights' arrangement is kept: the model's separate q/k/v and gate/up go with it.
+        del model
+
+    @torch.no_grad()
+    def _check_against(self, model) -> dict:
+        """Our decoder's prompt logits vs transformers' (same weights, dtype and device), before serving anything."""
+        prompt = [(7 * index + 3) % self.vocab_size for index in range(12)]
+        theirs = model(torch.tensor([prompt], device=self.device)).logits[0, -1].float()
+        mine = StaticDecoder(self.weights, 1, len(prompt), "off").prefill([prompt], 0)[0]
+        difference = float((mine - theirs).abs().max())
+        top2 = theirs.topk(2).values
+        gap = float(top2[0] - top2[1])
+        same_choice = int(mine.argmax()) == int(theirs.argmax())
+        if difference > CHECK_TOLERANCE[self.dtype] or (not same_choice and gap >= NEAR_TIE[self.dtype]):
+            raise EngineError(
+                f"the decoder does not match transformers on this model (max |logit difference| {difference:.4g}, "
+                f"greedy choice {'equal' if same_choice else 'different'}, top-2 gap {gap:.4g}); use WEFT_ENGINE=onnxruntime"
+            )
+        return {"max_abs_logit_diff": difference, "same_greedy_choice": same_choice, "top2_gap": gap}
+
+    def decoder(self, rows: int, length: int) -> StaticDecoder:
+        batch = 1 << max(0, (rows - 1).bit_length())
+        columns = min(self.max_positions, LENGTH_BUCKET * math.ceil(length / LENGTH_BUCKET))
+        key = (batch, columns)
+        if key in self.decoders:
+            self.decoders.move_to_end(key)
+            return self.decoders[key]
+        while len(self.decoders) >= KEPT_DECODERS:
+            self.decoders.popitem(last=False)
+            if self.device.type == "cuda":
+                torch.cuda.empty_cache()
+        started = time.perf_counter()
+        _log(f"preparing a decoder for {batch} rows x {columns} positions (compile: {self.compile_mode})")
+        decoder = StaticDecoder(self.weights, batch, columns, self.compile_mode)
+        _log(f"decoder for {batch} x {columns} ready in {time.perf_counter() - started:.1f}s")
+        self.decoders[key] = decoder
+        return decoder
+
+    def generate(self, request: dict, emit) -> dict:
+        prompts, budgets = request["prompts"], request["max_new_tokens"]
+        eos = set(request.get("eos", []))
+        pad = int(request.get("pad", 0))
+        if not prompts or len(prompts) != len(budgets):
+            raise EngineError("a request needs prompts and one max_new_tokens per prompt")
+        for index, (prompt, budget) in enumerate(zip(prompts, budgets)):
+            if not prompt or budget < 1:
+                raise EngineError(f"row {index}: an empty prompt or a budget below 1")
+            if any(not 0 <= token < self.vocab_size for token in prompt):
+                raise EngineError(f"row {index}: token ids must be in [0, {self.vocab_size})")
+            if len(prompt) + budget > self.max_positions:
+                raise EngineError(f"row {index}: {len(prompt)} prompt tokens + {budget} new exceed {self.max_positions}")
+        width = max(len(prompt) for prompt in prompts)
+        steps = max(budgets)
+        decoder = self.decoder(len(prompts), width + steps)
+        started = time.perf_counter()
+        decoder.prefill(prompts, pad)
+        rows = len(prompts)
+        produced = 0
+        done = [False] * rows
+        prefill_ms = None
+        while produced < steps:
+            # One chunk: its tokens queued device-side, then copied back with one synchronisation.
+            chunk = []
+            # The first token comes back alone (time to first token), later ones `self.chunk` at a time.
+            for _ in range(min(self.chunk if produced else 1, steps - produced)):
+                if produced > 0 or chunk:
+                    decoder.advance()
+                chunk.append(decoder.token[:rows].clone())
+            tokens = torch.stack(chunk, dim=1).tolist()
+            if prefill_ms is None:
+                prefill_ms = (time.perf_counter() - started) * 1000
+            emit({"tokens": tokens})
+            for row in range(rows):
+                for offset, token in enumerate(tokens[row]):
+                    if token in eos or produced + offset + 1 >= budgets[row]:
+                        done[row] = True
+            produced += len(chunk)
+            if all(done):
+                break
+        total_ms = (time.perf_counter() - started) * 1000
+        return {"done": True, "steps": produced, "prefill_ms": prefill_ms, "decode_ms": total_ms - prefill_ms}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, required=True, help="Hugging Face folder (config.json, safetensors)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda[:n]")
+    parser.add_argument("--compile", default="default+cdt", help="on CUDA: off, default, default+cdt (Inductor modes)")
+    args = parser.parse_args(argv)
+    try:
+        device = torch.device(args.device)
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise EngineError(f"--device {args.device}, but this PyTorch sees no CUDA device")
+        if args.compile.split("+")[0] not in ("off", "default", "reduce-overhead", "max-autotune-no-cudagraphs"):
+            raise EngineError(f"--compile {args.compile}: use off, default or default+cdt")
+        if not (args.model / "config.json").exists():
+            raise EngineError(f"{args.model} has no config.json (the model's Hugging Face folder is needed)")
+        torch.set_grad_enabled(False)
+        engine = Engine(args.model, device, args.compile)
+    except EngineError as error:
+        print(json.dumps({"ready": False, "error": str(error)}), flush=True)
+        return 2
+    out = sys.stdout
+    out.write(json.dumps({"ready": True, "device": str(device), "dtype": str(engine.dtype).replace("torch.", ""),
+                          "compile": engine.compile_mode, "check": engine.check}) + "\n")
+    out.flush()
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        request_id = None
+        try:
+            request = json.loads(line)
+            request_id = request.get("id")
+
+            def emit(message: dict, request_id=request_id) -> None:
+                out.write(json.dumps({"id": request_id, **message}) + "\n")
+                out.flush()
+
+            emit(engine.generate(request, emit))
+        except (EngineError, ValueError, KeyError, TypeError) as error:
+            out.write(json.dumps({"id": request_id, "error": f"{type(error).__name__}: {error}"}) + "\n")
+            out.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
