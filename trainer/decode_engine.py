@@ -121,6 +121,13 @@ class StaticDecoder:
         self.padding = torch.zeros(batch, dtype=torch.long, device=device)
         self.graph = None
         step = self._decode_step
+        if compile_mode == "triton":
+            # Batch 1 on CUDA: hand-written Triton kernels (trainer/decode_kernels.py); larger batches: Inductor.
+            compile_mode = "default+cdt"
+            if batch == 1 and device.type == "cuda":
+                from trainer.decode_kernels import TritonStep
+
+                step, compile_mode = TritonStep(self), "off"
         if compile_mode != "off":
             import torch._inductor.config as inductor_config
 
@@ -328,14 +335,15 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="Hugging Face folder (config.json, safetensors)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:n]")
-    parser.add_argument("--compile", default="default+cdt", help="on CUDA: off, default, default+cdt (Inductor modes)")
+    parser.add_argument("--compile", default="default+cdt",
+                        help="on CUDA: off, default, default+cdt (Inductor modes), triton (batch 1: trainer/decode_kernels.py)")
     args = parser.parse_args(argv)
     try:
         device = torch.device(args.device)
         if device.type == "cuda" and not torch.cuda.is_available():
             raise EngineError(f"--device {args.device}, but this PyTorch sees no CUDA device")
-        if args.compile.split("+")[0] not in ("off", "default", "reduce-overhead", "max-autotune-no-cudagraphs"):
-            raise EngineError(f"--compile {args.compile}: use off, default or default+cdt")
+        if args.compile not in ("off", "default", "default+cdt", "triton"):
+            raise EngineError(f"--compile {args.compile}: use off, default, default+cdt or triton")
         if not (args.model / "config.json").exists():
             raise EngineError(f"{args.model} has no config.json (the model's Hugging Face folder is needed)")
         torch.set_grad_enabled(False)
