@@ -1,12 +1,13 @@
 """weft's PyTorch decode engine (WEFT_ENGINE=torch): greedy generation for Llama-family models from the model's
 Hugging Face weights (the artifact's hf/ folder), served to lib/inference/torch-engine.ts over stdin/stdout.
 
-    python -m trainer.decode_engine --model <hf dir> [--device cpu|cuda[:n]] [--compile off|default|default+cdt]
+    python -m trainer.decode_engine --model <hf dir> [--device cpu|cuda[:n]] [--compile triton|default+cdt|default|off]
 
-On CUDA each batch decodes with a static key/value cache, one decode step captured as a CUDA graph (torch.compile'd
-first unless --compile off): one graph replay per token instead of ~10 kernel launches per layer. On the H200 this
-runs the 1.1B Llama at about 3x weft's onnxruntime in-graph decoder at batch 1 (bench/device/README.md, #20). On CPU
-it decodes eagerly in float32 (what the tests run).
+On CUDA each batch decodes with a static key/value cache, one decode step captured as a CUDA graph: at batch 1 the
+step is trainer/decode_kernels.py's Triton kernels (--compile triton, the default; checked against the PyTorch step
+when built), otherwise torch.compile'd (default+cdt; --compile off: eager kernels). On the H200 the 1.1B Llama decodes
+at ~940-970 tokens/s at batch 1 (43-45% of the memory-bandwidth limit; weft's onnxruntime decoder: 289) and ~21,600
+at batch 32 (bench/device/README.md, issue #20). On CPU it decodes eagerly in float32 (what the tests run).
 
 Protocol: one JSON object per line. The engine first prints
     {"ready": true, "device": ..., "dtype": ..., "compile": ..., "check": {...}}
@@ -127,7 +128,13 @@ class StaticDecoder:
             if batch == 1 and device.type == "cuda":
                 from trainer.decode_kernels import TritonStep
 
-                step, compile_mode = TritonStep(self), "off"
+                kernels = TritonStep(self)
+                problem = self._disagreement(kernels)
+                if problem is None:
+                    step, compile_mode = kernels, "off"
+                else:
+                    _log(f"warning: the Triton decode step does not match PyTorch's on this model ({problem}); "
+                         "batch 1 decodes with torch.compile instead")
         if compile_mode != "off":
             import torch._inductor.config as inductor_config
 
@@ -147,8 +154,9 @@ class StaticDecoder:
         half = x.shape[-1] // 2
         return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
 
-    def forward(self, tokens, columns, positions):
-        """tokens (B, T) written to cache `columns` (T,), rotary `positions` (B, T) -> last position's logits (B, V)."""
+    def forward(self, tokens, columns, positions, layers: int | None = None):
+        """tokens (B, T) written to cache `columns` (T,), rotary `positions` (B, T) -> last position's logits (B, V);
+        with `layers`, the residual stream (B, T, hidden) after that many layers instead."""
         w = self.w
         batch, steps = tokens.shape
         x = F.embedding(tokens, w.embed)
@@ -162,7 +170,7 @@ class StaticDecoder:
         mask = torch.zeros(allowed.shape, dtype=torch.float32, device=x.device).masked_fill(~allowed, float("-inf"))
         q_size, kv_size = w.heads * w.head_dim, w.kv_heads * w.head_dim
         group = w.heads // w.kv_heads
-        for index, layer in enumerate(w.layers):
+        for index, layer in enumerate(w.layers[:layers]):
             h = self._norm(x, layer["norm1"])
             q, k, v = (h @ layer["qkv"].t()).split([q_size, kv_size, kv_size], dim=-1)
             q = q.view(batch, steps, w.heads, w.head_dim).transpose(1, 2)
@@ -183,7 +191,39 @@ class StaticDecoder:
             h = self._norm(x, layer["norm2"])
             gate, up = (h @ layer["gate_up"].t()).chunk(2, dim=-1)
             x = x + (F.silu(gate) * up) @ layer["down"].t()
+        if layers is not None:
+            return x
         return (self._norm(x[:, -1:], w.final_norm) @ w.lm_head.t())[:, 0].float()
+
+    @torch.no_grad()
+    def _disagreement(self, step) -> str | None:
+        """`step` (the Triton kernels) against this decoder's PyTorch forward, from the same prefilled cache: the
+        residual stream after the first layer within rounding (2% of its largest value in 16-bit dtypes; over a
+        whole deep model, rounding differences grow past any fixed bound, as they do between PyTorch's own bfloat16
+        and float32), then the whole step's greedy choice, equal unless PyTorch's top two are a near-tie.
+        None when both hold; else what differs."""
+        vocab = self.w.embed.shape[0]
+        prompt = [(7 * index + 3) % vocab for index in range(12)]
+        self.prefill([prompt], 0)
+        step()  # first call: autotunes each kernel (the residual stream is restored between trials)
+        self.prefill([prompt], 0)
+        position = (self.column - self.padding)[:, None]
+        expected = self.forward(self.token[:, None], self.column, position, layers=1)[0, -1].float()
+        step.run(layers=1)
+        difference = float((step.x.float() - expected).abs().max())
+        scale = float(expected.abs().max())
+        tolerance = scale * (1e-4 if self.w.dtype == torch.float32 else 0.02)
+        if difference > tolerance:
+            return f"after the first layer, max |difference| {difference:.4g} (tolerance {tolerance:.4g})"
+        logits = self.forward(self.token[:, None], self.column, position)[0]
+        step()
+        top2 = logits.topk(2).values
+        gap = float(top2[0] - top2[1])
+        if int(step.logits.argmax()) != int(logits.argmax()) and gap >= NEAR_TIE[self.w.dtype]:
+            return f"greedy choice differs where PyTorch's top-2 gap is {gap:.4g}"
+        _log(f"Triton decode step checked against PyTorch: first layer max |difference| {difference:.4g}, "
+             f"greedy choice {'equal' if int(step.logits.argmax()) == int(logits.argmax()) else 'a near-tie'}")
+        return None
 
     def _decode_step(self):
         logits = self.forward(self.token[:, None], self.column, (self.column - self.padding)[:, None])
@@ -230,6 +270,8 @@ class StaticDecoder:
 
 class Engine:
     def __init__(self, model_dir: Path, device: torch.device, compile_mode: str, dtype: torch.dtype | None = None):
+        if compile_mode == "triton" and device.type == "cuda":
+            import trainer.decode_kernels  # noqa: F401 -- fails here, before serving, if Triton is missing
         from transformers import AutoConfig, AutoModelForCausalLM
 
         config = AutoConfig.from_pretrained(str(model_dir))
@@ -335,7 +377,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, required=True, help="Hugging Face folder (config.json, safetensors)")
     parser.add_argument("--device", default="cpu", help="cpu or cuda[:n]")
-    parser.add_argument("--compile", default="default+cdt",
+    parser.add_argument("--compile", default="triton",
                         help="on CUDA: off, default, default+cdt (Inductor modes), triton (batch 1: trainer/decode_kernels.py)")
     args = parser.parse_args(argv)
     try:

@@ -38,51 +38,52 @@ if _INTERPRET:  # the interpreter runs every config the same way: keep one
 
 
 @triton.jit
-def _rms_scale(x_ptr, K, eps, BLOCK_K: tl.constexpr):
-    """1 / sqrt(mean(x^2) + eps) of the whole input vector (K elements), in float32."""
-    total = tl.zeros([BLOCK_K], dtype=tl.float32)
-    for start in range(0, K, BLOCK_K):
-        cols = start + tl.arange(0, BLOCK_K)
-        value = tl.load(x_ptr + cols, mask=cols < K, other=0.0).to(tl.float32)
-        total += value * value
-    return 1.0 / tl.sqrt(tl.sum(total, axis=0) / K + eps)
+def _pdl_start(PDL: tl.constexpr):
+    """With programmatic dependent launch (PDL): wait until the kernel before has finished and its writes are
+    visible (this kernel was launched while it ran), then let the next kernel launch early in turn."""
+    if PDL:
+        tl.extra.cuda.gdc_wait()
+        tl.extra.cuda.gdc_launch_dependents()
 
 
 @triton.jit
-def _input_chunk(x_ptr, norm_ptr, cols, K, scale, NORM: tl.constexpr):
-    """The input's columns `cols`, RMS-normalised and scaled by the norm weight when NORM (rounded as PyTorch does:
-    normalised value to the model dtype, times the weight in the model dtype)."""
-    value = tl.load(x_ptr + cols, mask=cols < K, other=0.0)
+def _input_chunk(x_ptr, norm_ptr, cols, K, NORM: tl.constexpr):
+    """The input's columns `cols` in float32 (times the norm weight when NORM) and their squares' contribution."""
+    value = tl.load(x_ptr + cols, mask=cols < K, other=0.0).to(tl.float32)
+    square = value * value
     if NORM:
-        dtype = value.dtype
-        weight = tl.load(norm_ptr + cols, mask=cols < K, other=0.0)
-        value = ((value.to(tl.float32) * scale).to(dtype).to(tl.float32) * weight.to(tl.float32)).to(dtype)
-    return value.to(tl.float32)
+        value = value * tl.load(norm_ptr + cols, mask=cols < K, other=0.0).to(tl.float32)
+    return value, square
 
 
-@triton.autotune(configs=_GEMV_CONFIGS, key=["N", "K", "MODE", "NORM"])
+# restore_value: autotuning runs the kernel many times; the in-place residual add must not accumulate.
+@triton.autotune(configs=_GEMV_CONFIGS, key=["N", "K", "MODE", "NORM"], restore_value=["out_ptr"])
 @triton.jit
 def _gemv(x_ptr, norm_ptr, w_ptr, out_ptr, N, K, pair_offset, eps,
-          NORM: tl.constexpr, MODE: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
-    """out[rows] = W[rows] . input, input = x or RMSNorm(x) * norm (NORM). MODE 0: out = product (float32 or the
-    model dtype, out's); MODE 1: out += product (the residual stream, in place); MODE 2: out = SiLU(W[r].in) *
-    W[r + pair_offset].in (gate and up halves of one matrix)."""
+          NORM: tl.constexpr, MODE: tl.constexpr, PDL: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+    """out[rows] = W[rows] . input, input = x or RMSNorm(x) * norm (NORM; one pass: the dot products are scaled by
+    1/rms at the end). MODE 0: out = product (out's dtype: float32 logits); MODE 1: out += product (the residual
+    stream, in place); MODE 2: out = SiLU(W[r].in) * W[r + pair_offset].in (gate and up halves of one matrix)."""
+    _pdl_start(PDL)
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_mask = rows < N
-    scale = 1.0
-    if NORM:
-        scale = _rms_scale(x_ptr, K, eps, BLOCK_K)
     acc = tl.zeros([BLOCK_N], dtype=tl.float32)
     acc2 = tl.zeros([BLOCK_N], dtype=tl.float32)
+    squares = tl.zeros([BLOCK_K], dtype=tl.float32)
     for start in range(0, K, BLOCK_K):
         cols = start + tl.arange(0, BLOCK_K)
-        value = _input_chunk(x_ptr, norm_ptr, cols, K, scale, NORM)
+        value, square = _input_chunk(x_ptr, norm_ptr, cols, K, NORM)
+        squares += square
         mask = row_mask[:, None] & (cols[None, :] < K)
         weight = tl.load(w_ptr + rows[:, None] * K + cols[None, :], mask=mask, other=0.0)
         acc += tl.sum(weight.to(tl.float32) * value[None, :], axis=1)
         if MODE == 2:
             weight2 = tl.load(w_ptr + (rows[:, None] + pair_offset) * K + cols[None, :], mask=mask, other=0.0)
             acc2 += tl.sum(weight2.to(tl.float32) * value[None, :], axis=1)
+    if NORM:
+        scale = 1.0 / tl.sqrt(tl.sum(squares, axis=0) / K + eps)
+        acc = acc * scale
+        acc2 = acc2 * scale
     dtype = w_ptr.dtype.element_ty
     if MODE == 0:
         tl.store(out_ptr + rows, acc.to(out_ptr.dtype.element_ty), mask=row_mask)
@@ -96,32 +97,42 @@ def _gemv(x_ptr, norm_ptr, w_ptr, out_ptr, N, K, pair_offset, eps,
         tl.store(out_ptr + rows, (silu * up).to(dtype), mask=row_mask)
 
 
-@triton.autotune(configs=[c for c in _GEMV_CONFIGS if c.kwargs["BLOCK_N"] <= 16], key=["K", "HALF"])
+def _rope_configs(configs, named_args, **kwargs):
+    """Row blocks must fit in half a head (the rotary pairs i, i + HALF are in one program)."""
+    half = kwargs.get("HALF", named_args.get("HALF"))
+    kept = [config for config in configs if config.kwargs["BLOCK_N"] <= half and half % config.kwargs["BLOCK_N"] == 0]
+    return kept or [triton.Config({"BLOCK_N": 1, "BLOCK_K": 256}, num_warps=4)]
+
+
+@triton.autotune(configs=_GEMV_CONFIGS, key=["K", "HALF"], prune_configs_by={"early_config_prune": _rope_configs})
 @triton.jit
 def _norm_qkv_rope(x_ptr, norm_ptr, w_ptr, cos_ptr, sin_ptr, column_ptr, q_ptr, k_cache_ptr, v_cache_ptr,
                    K, eps, heads, kv_heads, cache_length,
-                   HALF: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
+                   HALF: tl.constexpr, PDL: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr):
     """One program: BLOCK_N rows of the first half of one q/k/v head and the matching rows of its second half, so the
     rotary embedding (pairs i, i + HALF) is applied here. q goes to q_ptr; k and v into the caches at the column."""
+    _pdl_start(PDL)
     blocks = HALF // BLOCK_N
     head = tl.program_id(0) // blocks
     within = (tl.program_id(0) % blocks) * BLOCK_N + tl.arange(0, BLOCK_N)
     rows_a = head * 2 * HALF + within
     rows_b = rows_a + HALF
-    scale = _rms_scale(x_ptr, K, eps, BLOCK_K)
     acc_a = tl.zeros([BLOCK_N], dtype=tl.float32)
     acc_b = tl.zeros([BLOCK_N], dtype=tl.float32)
+    squares = tl.zeros([BLOCK_K], dtype=tl.float32)
     for start in range(0, K, BLOCK_K):
         cols = start + tl.arange(0, BLOCK_K)
-        value = _input_chunk(x_ptr, norm_ptr, cols, K, scale, True)[None, :]
+        value, square = _input_chunk(x_ptr, norm_ptr, cols, K, True)
+        squares += square
         col_mask = cols[None, :] < K
         acc_a += tl.sum(tl.load(w_ptr + rows_a[:, None] * K + cols[None, :], mask=col_mask, other=0.0).to(tl.float32)
-                        * value, axis=1)
+                        * value[None, :], axis=1)
         acc_b += tl.sum(tl.load(w_ptr + rows_b[:, None] * K + cols[None, :], mask=col_mask, other=0.0).to(tl.float32)
-                        * value, axis=1)
+                        * value[None, :], axis=1)
+    scale = 1.0 / tl.sqrt(tl.sum(squares, axis=0) / K + eps)
     dtype = w_ptr.dtype.element_ty
-    a = acc_a.to(dtype).to(tl.float32)
-    b = acc_b.to(dtype).to(tl.float32)
+    a = (acc_a * scale).to(dtype).to(tl.float32)
+    b = (acc_b * scale).to(dtype).to(tl.float32)
     column = tl.load(column_ptr)
     if head < heads + kv_heads:  # q and k get the rotary embedding at the token's position (= column at batch 1)
         cos = tl.load(cos_ptr + column * 2 * HALF + within).to(tl.float32)
@@ -145,9 +156,10 @@ def _norm_qkv_rope(x_ptr, norm_ptr, w_ptr, cos_ptr, sin_ptr, column_ptr, q_ptr, 
 
 @triton.jit
 def _attend(q_ptr, k_cache_ptr, v_cache_ptr, out_ptr, column_ptr, cache_length, scale, group,
-            D: tl.constexpr, BLOCK_L: tl.constexpr):
+            PDL: tl.constexpr, D: tl.constexpr, BLOCK_L: tl.constexpr):
     """One program per query head: softmax(q . k / sqrt(D)) over cache columns 0..column, times v (online softmax)."""
     head = tl.program_id(0)
+    _pdl_start(PDL)
     kv = head // group
     column = tl.load(column_ptr)
     dims = tl.arange(0, D)
@@ -155,7 +167,7 @@ def _attend(q_ptr, k_cache_ptr, v_cache_ptr, out_ptr, column_ptr, cache_length, 
     best = tl.full([1], float("-inf"), dtype=tl.float32)
     total = tl.zeros([1], dtype=tl.float32)
     acc = tl.zeros([D], dtype=tl.float32)
-    for start in range(0, cache_length, BLOCK_L):
+    for start in range(0, column + 1, BLOCK_L):
         cols = start + tl.arange(0, BLOCK_L)
         valid = cols <= column
         offsets = (kv * cache_length + cols[:, None]) * D + dims[None, :]
@@ -163,8 +175,7 @@ def _attend(q_ptr, k_cache_ptr, v_cache_ptr, out_ptr, column_ptr, cache_length, 
         scores = tl.sum(keys * q[None, :], axis=1) * scale
         scores = tl.where(valid, scores, float("-inf"))
         new_best = tl.maximum(best, tl.max(scores, axis=0))
-        probabilities = tl.exp(scores - new_best)
-        probabilities = tl.where(valid, probabilities, 0.0)
+        probabilities = tl.where(valid, tl.exp(scores - new_best), 0.0)
         correction = tl.exp(best - new_best)
         values = tl.load(v_cache_ptr + offsets, mask=valid[:, None], other=0.0).to(tl.float32)
         total = total * correction + tl.sum(probabilities, axis=0)
@@ -175,6 +186,12 @@ def _attend(q_ptr, k_cache_ptr, v_cache_ptr, out_ptr, column_ptr, cache_length, 
 
 def _grid_rows(rows):
     return lambda meta: (triton.cdiv(rows, meta["BLOCK_N"]),)
+
+
+# Programmatic dependent launch (Hopper and later): each kernel is launched while the one before still runs and waits
+# on the device instead of in the launch queue. Opt-in (WEFT_TRITON_PDL=1): it ran on the H200 but is not timed yet
+# (bench/device/torch_engine.py --compile triton:pdl,triton); never in Triton's interpreter.
+USE_PDL = os.environ.get("WEFT_TRITON_PDL", "0") == "1" and not _INTERPRET
 
 
 class TritonStep:
@@ -198,32 +215,42 @@ class TritonStep:
         self.act = torch.empty(self.intermediate, dtype=dtype, device=device)
         self.logits = torch.empty(w.lm_head.shape[0], dtype=torch.float32, device=device)
         self.block_l = 64 if w.head_dim >= 128 else 128
+        self.pdl = USE_PDL and device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 9
 
     def __call__(self):
+        self.run()
+
+    def run(self, layers: int | None = None):
+        """The step; with `layers`, only the embedding and that many layers (self.x then holds the residual stream),
+        for checking the kernels without the error growth of a whole deep model."""
         d, w = self.d, self.d.w
         hidden, eps = self.hidden, w.eps
+        launch = dict(PDL=self.pdl, launch_pdl=self.pdl) if self.pdl else dict(PDL=False)
         torch.index_select(w.embed, 0, d.token, out=self.x.view(1, -1))
         qkv_heads = w.heads + 2 * w.kv_heads
         half = w.head_dim // 2
-        for index, layer in enumerate(w.layers):
+        for index, layer in enumerate(w.layers[:layers]):
             k_cache, v_cache = d.cache_k[index], d.cache_v[index]
             _norm_qkv_rope[lambda meta: (qkv_heads * (half // meta["BLOCK_N"]),)](
                 self.x, layer["norm1"], layer["qkv"], w.cos, w.sin, d.column, self.q, k_cache, v_cache,
-                hidden, eps, w.heads, w.kv_heads, d.length, HALF=half,
+                hidden, eps, w.heads, w.kv_heads, d.length, HALF=half, **launch,
             )
             _attend[(w.heads,)](
                 self.q, k_cache, v_cache, self.attended, d.column, d.length, 1.0 / (w.head_dim ** 0.5),
-                w.heads // w.kv_heads, D=w.head_dim, BLOCK_L=self.block_l,
+                w.heads // w.kv_heads, D=w.head_dim, BLOCK_L=self.block_l, **launch,
             )
             _gemv[_grid_rows(hidden)](self.attended, self.attended, layer["o"], self.x, hidden, w.heads * w.head_dim,
-                                      0, eps, NORM=False, MODE=1)
+                                      0, eps, NORM=False, MODE=1, **launch)
             _gemv[_grid_rows(self.intermediate)](self.x, layer["norm2"], layer["gate_up"], self.act,
-                                                 self.intermediate, hidden, self.intermediate, eps, NORM=True, MODE=2)
+                                                 self.intermediate, hidden, self.intermediate, eps, NORM=True, MODE=2,
+                                                 **launch)
             _gemv[_grid_rows(hidden)](self.act, self.act, layer["down"], self.x, hidden, self.intermediate, 0, eps,
-                                      NORM=False, MODE=1)
+                                      NORM=False, MODE=1, **launch)
+        if layers is not None:
+            return
         vocab = w.lm_head.shape[0]
         _gemv[_grid_rows(vocab)](self.x, w.final_norm, w.lm_head, self.logits, vocab, hidden, 0, eps, NORM=True,
-                                 MODE=0)
+                                 MODE=0, **launch)
         d.token.copy_(self.logits.argmax(-1, keepdim=True))
         d.column.add_(1)
 

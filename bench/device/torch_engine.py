@@ -71,10 +71,13 @@ def build(work: Path, name: str, device: str) -> Path:
 class EngineProcess:
     def __init__(self, hf: Path, device: str, compile_mode: str):
         started = time.perf_counter()
+        # "triton:nopdl": the Triton step without programmatic dependent launch (WEFT_TRITON_PDL=0).
+        compile_mode, _, variant = compile_mode.partition(":")
+        environment = dict(os.environ, WEFT_TRITON_PDL="0" if variant == "nopdl" else "1")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "trainer.decode_engine", "--model", str(hf), "--device", device,
              "--compile", compile_mode],
-            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1,
+            cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1, env=environment,
         )
         self.ready = json.loads(self.process.stdout.readline())
         if not self.ready.get("ready"):
@@ -225,11 +228,69 @@ def bench_model(args, name: str) -> None:
             engine.close()
 
 
+@torch.no_grad()
+def profile(args, name: str, mode: str) -> None:
+    """Where a batch-1 decode step's time goes: kernels per step, their summed time, the top kernels, against the
+    step's wall time without the profiler (the engine in this process, one decoder, 32 graph replays)."""
+    from torch.profiler import ProfilerActivity
+    from torch.profiler import profile as torch_profile
+
+    sys.path.insert(0, str(ROOT))
+    compile_mode, _, variant = mode.partition(":")
+    os.environ["WEFT_TRITON_PDL"] = "0" if variant == "nopdl" else "1"
+    from trainer.decode_engine import Engine
+
+    engine = Engine(args.work / name / "hf", torch.device("cuda" if torch.cuda.is_available() else "cpu"), compile_mode)
+    decoder = engine.decoder(1, PROMPT_TOKENS + NEW_TOKENS)
+    prompt = torch.randint(5, engine.vocab_size, (PROMPT_TOKENS,), generator=torch.Generator().manual_seed(3)).tolist()
+    steps = 32
+
+    def replay():
+        decoder.prefill([prompt], 0)
+        for _ in range(steps):
+            decoder.advance()
+        synchronize()
+
+    replay()
+    walls = []
+    for _ in range(3):
+        decoder.prefill([prompt], 0)
+        synchronize()
+        started = time.perf_counter()
+        for _ in range(steps):
+            decoder.advance()
+        synchronize()
+        walls.append((time.perf_counter() - started) / steps * 1e6)
+    decoder.prefill([prompt], 0)
+    synchronize()
+    with torch_profile(activities=[ProfilerActivity.CUDA]) as prof:
+        for _ in range(steps):
+            decoder.advance()
+        synchronize()
+    kernels = {}
+    for event in prof.events():
+        if event.device_type == torch.autograd.DeviceType.CUDA:
+            entry = kernels.setdefault(event.name, [0, 0.0])
+            entry[0] += 1
+            entry[1] += event.device_time
+    count = sum(entry[0] for entry in kernels.values()) / steps
+    total = sum(entry[1] for entry in kernels.values()) / steps
+    top = sorted(kernels.items(), key=lambda item: -item[1][1])[:12]
+    log(args.work, engine=f"weft-torch-{mode}", event="profile", model=name, steps=steps,
+        step_wall_us=round(min(walls), 1), kernels_per_step=count, kernel_us_per_step=round(total, 1),
+        top=[dict(kernel=kernel[:90], per_step=entry[0] / steps, us_per_step=round(entry[1] / steps, 2))
+             for kernel, entry in top], session=args.session)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--models", type=lambda text: text.split(","), default=["llama1b", "smollm2"])
-    parser.add_argument("--compile", type=lambda text: text.split(","), default=["default+cdt"])
+    parser.add_argument("--compile", type=lambda text: text.split(","), default=["default+cdt"],
+                        help="engine modes, in order (a mode may repeat: alternation); triton:nopdl = triton "
+                             "without programmatic dependent launch")
+    parser.add_argument("--profile", type=lambda text: text.split(","), default=[],
+                        help="engine modes to profile in-process at batch 1 (torch.profiler over 32 step replays)")
     parser.add_argument("--batches", type=lambda text: [int(b) for b in text.split(",")], default=[1, 32])
     parser.add_argument("--bandwidth-tbps", type=float, default=4.8, help="H200 HBM3e: 4.8 TB/s")
     parser.add_argument("--skip-eager", action="store_true")
@@ -244,6 +305,11 @@ def main() -> None:
             args.compile = ["off"]
     for name in args.models:
         bench_model(args, name)
+        for mode in args.profile:
+            try:
+                profile(args, name, mode)
+            except Exception as error:  # the profile is extra: its failure must not cost the timings
+                log(args.work, engine=f"weft-torch-{mode}", event="profile_failed", error=repr(error)[-2000:])
 
 
 if __name__ == "__main__":

@@ -34,8 +34,12 @@ const environmentSchema = z.object({
    * graph, about 3x the onnxruntime in-graph decoder on the 1.1B model at batch 1; see the README).
    */
   WEFT_ENGINE: z.enum(['onnxruntime', 'torch']).default('onnxruntime'),
-  /** Inductor mode of the torch engine's CUDA decode step: `default+cdt` (default), `default`, or `off` (no compile). */
-  WEFT_TORCH_COMPILE: z.enum(['off', 'default', 'default+cdt']).default('default+cdt'),
+  /**
+   * How the torch engine's CUDA decode step runs: `triton` (default: batch 1 through trainer/decode_kernels.py's
+   * Triton kernels, checked against PyTorch when first built; larger batches as `default+cdt`), `default+cdt` or
+   * `default` (torch.compile'd), `off` (eager kernels). Every mode replays one CUDA graph per step.
+   */
+  WEFT_TORCH_COMPILE: z.enum(['off', 'default', 'default+cdt', 'triton']).default('triton'),
   /** CUDA device ordinal a gpu worker uses when WEFT_EXECUTION_PROVIDER=cuda. */
   WEFT_CUDA_DEVICE_ID: z.coerce.number().int().min(0).default(0),
   /** Where built and fine-tuned model folders live. Default: WEFT_HOME/models. */
@@ -87,7 +91,7 @@ export interface WeftConfig {
   greedyInGraph: 'auto' | 'always' | 'never';
   cpuWeights: 'float32' | 'int8';
   engine: 'onnxruntime' | 'torch';
-  torchCompile: 'off' | 'default' | 'default+cdt';
+  torchCompile: 'off' | 'default' | 'default+cdt' | 'triton';
   modelsDir: string;
   demoBaseModel: 'smollm2' | 'base-chat';
   entity: string;

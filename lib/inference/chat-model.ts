@@ -124,7 +124,7 @@ export interface ChatModelOptions extends SessionOptions {
    * the engine cannot serve the model.
    */
   engine?: DecodeEngineName;
-  /** The torch engine's Python (default .venv/bin/python) and Inductor mode (default 'default+cdt', CUDA only). */
+  /** The torch engine's Python (default .venv/bin/python) and CUDA step mode (default 'triton'; WEFT_TORCH_COMPILE). */
   torchEngine?: { python?: string; compile?: string };
 }
 

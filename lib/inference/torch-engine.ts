@@ -15,7 +15,7 @@ export interface TorchEngineOptions {
   python: string;
   /** 'cpu' or 'cuda:N'. */
   device: string;
-  /** Inductor mode for the CUDA decode step: 'off', 'default', 'default+cdt' (WEFT_TORCH_COMPILE). */
+  /** How the CUDA decode step runs: 'triton' (default), 'default+cdt', 'default', 'off' (WEFT_TORCH_COMPILE). */
   compile?: string;
   logger?: InferenceLogger;
 }
@@ -112,7 +112,11 @@ export class TorchDecodeEngine {
       child.stderr?.setEncoding('utf8').on('data', (text: string) => {
         engine.stderrTail = (engine.stderrTail + text).slice(-stderrTailCharacters);
         for (const line of text.split('\n')) {
-          if (line.startsWith('[decode-engine] ')) options.logger?.info?.(line.slice('[decode-engine] '.length));
+          if (line.startsWith('[decode-engine] warning: ')) {
+            options.logger?.warn(line.slice('[decode-engine] warning: '.length));
+          } else if (line.startsWith('[decode-engine] ')) {
+            options.logger?.info?.(line.slice('[decode-engine] '.length));
+          }
         }
       });
       child.on('exit', (code, signal) => {
