@@ -36,21 +36,59 @@ function parseOnly(value: string | undefined): Set<CheckGroup> {
   return new Set(names as CheckGroup[]);
 }
 
-function trainerDevices(python: string): { torch: string; cuda: boolean; devices: number } | string {
+interface TrainerDevices {
+  torch: string;
+  cuda: boolean;
+  devices: number;
+  /** Whether triton imports (the torch engine's batch-1 CUDA step, WEFT_TORCH_COMPILE=triton). */
+  triton: boolean;
+}
+
+function trainerDevices(python: string): TrainerDevices | string {
   try {
     const output = execFileSync(
       python,
       [
         '-c',
-        'import json, torch; print(json.dumps({"torch": torch.__version__, "cuda": torch.cuda.is_available(), "devices": torch.cuda.device_count()}))',
+        'import importlib.util, json, torch; print(json.dumps({"torch": torch.__version__, "cuda": torch.cuda.is_available(), "devices": torch.cuda.device_count(), "triton": importlib.util.find_spec("triton") is not None}))',
       ],
       { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 },
     );
-    return JSON.parse(output.trim().split('\n').at(-1) ?? '{}') as { torch: string; cuda: boolean; devices: number };
+    return JSON.parse(output.trim().split('\n').at(-1) ?? '{}') as TrainerDevices;
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr?.trim().split('\n').at(-1);
     return stderr || (error as Error).message;
   }
+}
+
+/** WEFT_ENGINE=torch: can the engine run where the workers would start it (torch, CUDA when asked, triton)? */
+function decodeEngineCheck(config: ReturnType<typeof loadConfig>, trainer: TrainerDevices | string | undefined): Check {
+  const name = 'decode-engine';
+  if (typeof trainer !== 'object') {
+    return { name, status: 'fail', detail: `WEFT_ENGINE=torch, but ${config.python} cannot import torch (${trainer})` };
+  }
+  if (config.executionProvider === 'cuda' && !trainer.cuda) {
+    return {
+      name,
+      status: 'fail',
+      detail: `WEFT_ENGINE=torch with WEFT_EXECUTION_PROVIDER=cuda, but torch ${trainer.torch} sees no CUDA device: the engine would refuse to start`,
+    };
+  }
+  if (config.executionProvider === 'cuda' && config.torchCompile === 'triton' && !trainer.triton) {
+    return {
+      name,
+      status: 'fail',
+      detail: `WEFT_TORCH_COMPILE=triton, but ${config.python} has no triton: install it or set WEFT_TORCH_COMPILE=default+cdt`,
+    };
+  }
+  return {
+    name,
+    status: 'ok',
+    detail:
+      config.executionProvider === 'cuda'
+        ? `torch ${trainer.torch} engine on cuda:${config.cudaDeviceId} (WEFT_TORCH_COMPILE=${config.torchCompile})`
+        : `torch ${trainer.torch} engine on CPU (float32, eager)`,
+  };
 }
 
 /** The Temporal server (does it answer?) and, while `weft up` runs, its workers: restarts and any down now. */
@@ -143,8 +181,9 @@ export function registerDoctorCommands(program: Command): void {
               : `WEFT_EXECUTION_PROVIDER=cuda, but inference would run on CPU: ${cuda.advice}${cuda.reason ? ` (onnxruntime: ${cuda.reason})` : ''}`,
         });
       }
-      if (only.has('trainer')) {
-        const trainer = trainerDevices(config.python);
+      const trainer = only.has('trainer') || only.has('inference') ? trainerDevices(config.python) : undefined;
+      if (only.has('inference') && config.engine === 'torch') checks.push(decodeEngineCheck(config, trainer));
+      if (only.has('trainer') && trainer !== undefined) {
         checks.push(
           typeof trainer === 'string'
             ? {

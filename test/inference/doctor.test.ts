@@ -48,6 +48,22 @@ describe('weft doctor', () => {
     expect(text.stdout).toMatch(/^fail\s+inference\s+WEFT_EXECUTION_PROVIDER=cuda, but inference would run on CPU/m);
   }, 120_000);
 
+  it('with WEFT_ENGINE=torch: checks the engine can start (torch on CPU here), and fails when CUDA is asked of a torch without it', async () => {
+    const cpu = parse((await runWeft(['doctor', '--json', '--only', 'inference'], { WEFT_ENGINE: 'torch' })).stdout);
+    expect(cpu.checks.find((check) => check.name === 'decode-engine')).toMatchObject({
+      status: 'ok',
+      detail: expect.stringMatching(/^torch \S+ engine on CPU/),
+    });
+    const cuda = await runWeft(['doctor', '--only', 'inference'], {
+      WEFT_ENGINE: 'torch',
+      WEFT_EXECUTION_PROVIDER: 'cuda',
+    });
+    expect(cuda.code).toBe(1);
+    expect(cuda.stdout).toMatch(
+      /^fail\s+decode-engine\s+WEFT_ENGINE=torch with WEFT_EXECUTION_PROVIDER=cuda, but torch/m,
+    );
+  }, 120_000);
+
   it('rejects an unknown provider with the accepted values and changes nothing', async () => {
     const result = await runWeft(['doctor'], { WEFT_EXECUTION_PROVIDER: 'rocm' });
     expect(result.code).toBe(1);

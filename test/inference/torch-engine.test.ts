@@ -12,7 +12,6 @@ import {
   createMicroBatcher,
   loadChatModel,
 } from '../../lib/inference';
-import { ConfigError, parseConfig } from '../../lib/config/config';
 import {
   chatModelDirectory,
   expectDecidedPrefixesOf,
@@ -151,11 +150,5 @@ describe('the torch engine refuses what it cannot serve, at load, with what to d
       torchEngine: { python: '/nonexistent/python3', compile: 'off' },
     });
     await expect(loading).rejects.toThrow(/no Python at \/nonexistent\/python3 \(set WEFT_PYTHON/);
-  });
-
-  it('an unknown WEFT_ENGINE or WEFT_TORCH_COMPILE is a configuration error', () => {
-    expect(() => parseConfig({ WEFT_ENGINE: 'vllm' })).toThrow(ConfigError);
-    expect(() => parseConfig({ WEFT_TORCH_COMPILE: 'max-autotune' })).toThrow(/WEFT_TORCH_COMPILE/);
-    expect(parseConfig({}).engine).toBe('onnxruntime');
   });
 });
