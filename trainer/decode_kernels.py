@@ -56,6 +56,13 @@ def _input_chunk(x_ptr, norm_ptr, cols, K, NORM: tl.constexpr):
     return value, square
 
 
+@triton.jit
+def _row_dots(w_ptr, rows, cols, K, value, mask):
+    """W[rows, cols] . value for a tile of rows (row-major W with K columns), in float32."""
+    weight = tl.load(w_ptr + rows[:, None] * K + cols[None, :], mask=mask, other=0.0)
+    return tl.sum(weight.to(tl.float32) * value[None, :], axis=1)
+
+
 # restore_value: autotuning runs the kernel many times; the in-place residual add must not accumulate.
 @triton.autotune(configs=_GEMV_CONFIGS, key=["N", "K", "MODE", "NORM"], restore_value=["out_ptr"])
 @triton.jit
@@ -75,11 +82,9 @@ def _gemv(x_ptr, norm_ptr, w_ptr, out_ptr, N, K, pair_offset, eps,
         value, square = _input_chunk(x_ptr, norm_ptr, cols, K, NORM)
         squares += square
         mask = row_mask[:, None] & (cols[None, :] < K)
-        weight = tl.load(w_ptr + rows[:, None] * K + cols[None, :], mask=mask, other=0.0)
-        acc += tl.sum(weight.to(tl.float32) * value[None, :], axis=1)
+        acc += _row_dots(w_ptr, rows, cols, K, value, mask)
         if MODE == 2:
-            weight2 = tl.load(w_ptr + (rows[:, None] + pair_offset) * K + cols[None, :], mask=mask, other=0.0)
-            acc2 += tl.sum(weight2.to(tl.float32) * value[None, :], axis=1)
+            acc2 += _row_dots(w_ptr, rows + pair_offset, cols, K, value, mask)
     if NORM:
         scale = 1.0 / tl.sqrt(tl.sum(squares, axis=0) / K + eps)
         acc = acc * scale
@@ -125,10 +130,8 @@ def _norm_qkv_rope(x_ptr, norm_ptr, w_ptr, cos_ptr, sin_ptr, column_ptr, q_ptr, 
         value, square = _input_chunk(x_ptr, norm_ptr, cols, K, True)
         squares += square
         col_mask = cols[None, :] < K
-        acc_a += tl.sum(tl.load(w_ptr + rows_a[:, None] * K + cols[None, :], mask=col_mask, other=0.0).to(tl.float32)
-                        * value[None, :], axis=1)
-        acc_b += tl.sum(tl.load(w_ptr + rows_b[:, None] * K + cols[None, :], mask=col_mask, other=0.0).to(tl.float32)
-                        * value[None, :], axis=1)
+        acc_a += _row_dots(w_ptr, rows_a, cols, K, value, col_mask)
+        acc_b += _row_dots(w_ptr, rows_b, cols, K, value, col_mask)
     scale = 1.0 / tl.sqrt(tl.sum(squares, axis=0) / K + eps)
     dtype = w_ptr.dtype.element_ty
     a = (acc_a * scale).to(dtype).to(tl.float32)
@@ -255,14 +258,10 @@ class TritonStep:
         d.column.add_(1)
 
 
-def check(dtype: torch.dtype = torch.float32) -> dict:
-    """Decode steps of the Triton kernels against the engine's PyTorch step, in lockstep from one prefill, on a tiny
-    random Llama: logits and tokens at every step."""
+def tiny_llama(device: str = "cpu", dtype: torch.dtype = torch.float32):
+    """A 2-layer random Llama (head dimension 16, grouped KV heads) with logits of a few units, for the checks."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    from trainer.decode_engine import LlamaWeights, StaticDecoder
-
-    device = "cuda" if torch.cuda.is_available() and not _INTERPRET else "cpu"
     torch.manual_seed(0)
     config = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
                          num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
@@ -270,8 +269,16 @@ def check(dtype: torch.dtype = torch.float32) -> dict:
     with torch.no_grad():
         for parameter in model.parameters():
             parameter.mul_(3.0)
-    model.to(device=device, dtype=dtype)
-    weights = LlamaWeights(model, 64)
+    return model.to(device=device, dtype=dtype)
+
+
+def check(dtype: torch.dtype = torch.float32) -> dict:
+    """Decode steps of the Triton kernels against the engine's PyTorch step, in lockstep from one prefill, on a tiny
+    random Llama: logits and tokens at every step."""
+    from trainer.decode_engine import LlamaWeights, StaticDecoder
+
+    device = "cuda" if torch.cuda.is_available() and not _INTERPRET else "cpu"
+    weights = LlamaWeights(tiny_llama(device, dtype), 64)
     prompt = [5, 17, 42, 9, 100, 7, 3]
     reference, kernels = StaticDecoder(weights, 1, 64, "off"), StaticDecoder(weights, 1, 64, "off")
     step = TritonStep(kernels)

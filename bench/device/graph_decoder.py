@@ -21,9 +21,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import sys
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from trainer.decode_engine import LlamaWeights  # noqa: E402 -- after the repository root is on the path
 
 
 class StaticLlama:
@@ -36,35 +41,14 @@ class StaticLlama:
             if unknown:
                 raise ValueError(f"unknown compile option(s) {sorted(unknown)}: use cdt, mm, gemv")
         self.options = options
-        config = model.config
         self.batch, self.max_len = batch, max_len
-        self.heads = config.num_attention_heads
-        self.kv_heads = config.num_key_value_heads
-        self.head_dim = getattr(config, "head_dim", None) or config.hidden_size // self.heads
-        self.eps = config.rms_norm_eps
-        inner = model.model
-        self.embed = inner.embed_tokens.weight
-        self.final_norm = inner.norm.weight
-        self.lm_head = model.lm_head.weight
-        self.layers = []
-        for layer in inner.layers:
-            attention, mlp = layer.self_attn, layer.mlp
-            self.layers.append(
-                dict(
-                    norm1=layer.input_layernorm.weight,
-                    qkv=torch.cat([attention.q_proj.weight, attention.k_proj.weight, attention.v_proj.weight]),
-                    o=attention.o_proj.weight,
-                    norm2=layer.post_attention_layernorm.weight,
-                    gate_up=torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]),
-                    down=mlp.down_proj.weight,
-                )
-            )
-        dtype, device = self.embed.dtype, self.embed.device
-        theta = getattr(config, "rope_theta", None) or config.rope_parameters["rope_theta"]
-        inv = 1.0 / (theta ** (torch.arange(0, self.head_dim, 2, dtype=torch.float32, device=device) / self.head_dim))
-        angles = torch.outer(torch.arange(max_len, dtype=torch.float32, device=device), inv)
-        angles = torch.cat([angles, angles], dim=-1)
-        self.cos, self.sin = angles.cos().to(dtype), angles.sin().to(dtype)
+        # The weights arranged as weft's decode engine arranges them (q/k/v and gate/up concatenated, rotary tables).
+        weights = LlamaWeights(model, max_len)
+        self.heads, self.kv_heads, self.head_dim, self.eps = (
+            weights.heads, weights.kv_heads, weights.head_dim, weights.eps)
+        self.embed, self.final_norm, self.lm_head = weights.embed, weights.final_norm, weights.lm_head
+        self.layers, self.cos, self.sin = weights.layers, weights.cos, weights.sin
+        dtype, device = weights.dtype, weights.device
         shape = (batch, self.kv_heads, max_len, self.head_dim)
         self.cache_k = [torch.zeros(shape, dtype=dtype, device=device) for _ in self.layers]
         self.cache_v = [torch.zeros(shape, dtype=dtype, device=device) for _ in self.layers]

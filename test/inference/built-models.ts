@@ -131,3 +131,30 @@ export function cosineSimilarity(left: ArrayLike<number>, right: ArrayLike<numbe
   }
   return dot / Math.sqrt(leftNorm * rightNorm);
 }
+
+// What the fixture model generates, by construction (trainer/build_fixture_model.py): after a chat prompt (which
+// ends in a newline) the alphabet, then ' ', then the alphabet again, never a stop token; after a digit a countdown
+// to '0' and then the stop token <|im_end|>; when min_new_tokens masks that stop token, '0' is followed by '9'.
+export const fixtureChat = { messages: [{ role: 'user' as const, content: 'Spell the alphabet.' }] };
+export const fixtureCountdownFrom3 = { prompt: 'count 3' }; // '2', '1', '0', <|im_end|>
+
+/** Greedy requests on the fixture model that exercise budgets, stop strings and stop tokens, with their outcomes. */
+export const fixtureGreedyCases = {
+  requests: [
+    { ...fixtureChat, maxNewTokens: 24, stopStrings: ['mno'] },
+    { ...fixtureCountdownFrom3, maxNewTokens: 1 },
+    { ...fixtureCountdownFrom3, maxNewTokens: 4 },
+    { ...fixtureCountdownFrom3, maxNewTokens: 3 },
+    { prompt: 'count 8', maxNewTokens: 40 },
+    { prompt: 'Sea level rises as', maxNewTokens: 7 },
+  ],
+  /** [text, finish reason] per request. */
+  expected: [
+    ['abcdefghijkl', 'stop'],
+    ['2', 'length'],
+    ['210', 'stop'],
+    ['210', 'length'],
+    ['76543210', 'stop'],
+    ['tuvwxyz', 'length'],
+  ],
+};

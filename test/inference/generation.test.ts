@@ -17,17 +17,18 @@ import {
   chatModelFloat16Directory,
   expectDecidedPrefixesOf,
   fixtureModelDirectory,
+  fixtureChat,
+  fixtureCountdownFrom3,
+  fixtureGreedyCases,
   fixtureModelFloat16Directory,
   requireBuiltModels,
   requireFixtureModel,
 } from './built-models';
 
-// What the fixture model generates, by construction (trainer/build_fixture_model.py): after a chat prompt (which
-// ends in a newline) the alphabet, then ' ', then the alphabet again, never a stop token; after a digit a countdown
-// to '0' and then the stop token <|im_end|>; when min_new_tokens masks that stop token, '0' is followed by '9'.
-const chat = { messages: [{ role: 'user' as const, content: 'Spell the alphabet.' }] };
+// The fixture model's construction: see fixtureChat in built-models.ts.
+const chat = fixtureChat;
 const alphabet = 'abcdefghijklmnopqrstuvwxyz';
-const countdownFrom3 = { prompt: 'count 3' }; // '2', '1', '0', <|im_end|>
+const countdownFrom3 = fixtureCountdownFrom3;
 
 describe('generation semantics on the fixture model (outputs fixed by construction)', () => {
   let model: ChatModelRuntime;
@@ -170,22 +171,7 @@ describe('generation semantics on the fixture model (outputs fixed by constructi
   });
 
   describe('in-graph greedy decoding (generate_greedy.onnx)', () => {
-    const requests = [
-      { ...chat, maxNewTokens: 24, stopStrings: ['mno'] },
-      { ...countdownFrom3, maxNewTokens: 1 },
-      { ...countdownFrom3, maxNewTokens: 4 },
-      { ...countdownFrom3, maxNewTokens: 3 },
-      { prompt: 'count 8', maxNewTokens: 40 },
-      { prompt: 'Sea level rises as', maxNewTokens: 7 },
-    ];
-    const expected = [
-      ['abcdefghijkl', 'stop'],
-      ['2', 'length'],
-      ['210', 'stop'],
-      ['210', 'length'],
-      ['76543210', 'stop'],
-      ['tuvwxyz', 'length'],
-    ];
+    const { requests, expected } = fixtureGreedyCases;
 
     it('decodes inside onnxruntime with the host loop semantics: budgets, stop strings, stop tokens', async () => {
       for (const folder of [fixtureModelDirectory, fixtureModelFloat16Directory]) {

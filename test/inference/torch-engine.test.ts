@@ -15,6 +15,9 @@ import {
 import {
   chatModelDirectory,
   expectDecidedPrefixesOf,
+  fixtureChat,
+  fixtureCountdownFrom3,
+  fixtureGreedyCases,
   fixtureModelDirectory,
   pythonPath,
   requireBuiltModels,
@@ -25,26 +28,9 @@ import {
 // same decoder and protocol the CUDA build runs compiled and graph-captured (bench/device runs that part).
 const torch = { engine: 'torch' as const, torchEngine: { python: pythonPath } };
 
-// The fixture model's construction (trainer/build_fixture_model.py): letters count up, digits count down to '0' and
-// then the stop token.
-const chat = { messages: [{ role: 'user' as const, content: 'Spell the alphabet.' }] };
-const countdownFrom3 = { prompt: 'count 3' };
-const requests = [
-  { ...chat, maxNewTokens: 24, stopStrings: ['mno'] },
-  { ...countdownFrom3, maxNewTokens: 1 },
-  { ...countdownFrom3, maxNewTokens: 4 },
-  { ...countdownFrom3, maxNewTokens: 3 },
-  { prompt: 'count 8', maxNewTokens: 40 },
-  { prompt: 'Sea level rises as', maxNewTokens: 7 },
-];
-const expected = [
-  ['abcdefghijkl', 'stop'],
-  ['2', 'length'],
-  ['210', 'stop'],
-  ['210', 'length'],
-  ['76543210', 'stop'],
-  ['tuvwxyz', 'length'],
-];
+const chat = fixtureChat;
+const countdownFrom3 = fixtureCountdownFrom3;
+const { requests, expected } = fixtureGreedyCases;
 
 afterAll(closeTorchDecodeEngines);
 

@@ -27,19 +27,10 @@ def test_the_triton_step_decodes_what_the_pytorch_step_decodes():
 def test_the_engine_check_accepts_the_kernels_and_catches_a_wrong_step():
     out = run_interpreted(
         """
-import torch
-from transformers import LlamaConfig, LlamaForCausalLM
 from trainer.decode_engine import LlamaWeights, StaticDecoder
-from trainer.decode_kernels import TritonStep
+from trainer.decode_kernels import TritonStep, tiny_llama
 
-torch.manual_seed(0)
-config = LlamaConfig(vocab_size=300, hidden_size=64, intermediate_size=96, num_hidden_layers=2,
-                     num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=64)
-model = LlamaForCausalLM(config).eval()
-with torch.no_grad():
-    for parameter in model.parameters():
-        parameter.mul_(3.0)
-decoder = StaticDecoder(LlamaWeights(model, 64), 1, 64, "off")
+decoder = StaticDecoder(LlamaWeights(tiny_llama(), 64), 1, 64, "off")
 step = TritonStep(decoder)
 print("right:", decoder._disagreement(step))
 
