@@ -13,10 +13,13 @@ Protocol: one JSON object per line. The engine first prints
     {"ready": true, "device": ..., "dtype": ..., "compile": ..., "check": {...}}
 then answers each request
     {"id": 7, "prompts": [[ids], ...], "max_new_tokens": [n, ...], "eos": [ids], "pad": id}
-with chunks {"id": 7, "tokens": [[row 0's new tokens], [row 1's], ...]} (every row gets the same number of tokens
-per chunk; rows past their stop or budget go on with meaningless tokens that the caller drops) and a last line
-{"id": 7, "done": true, "steps": s, "prefill_ms": p, "decode_ms": d}, or {"id": 7, "error": "..."}.
-Rows are left-padded into one prefill; decoding stops once every row has produced a stop token or used its budget.
+with chunks {"id": 7, "tokens": [[row 0's new tokens], [row 1's], ...], "rows": n} (every row gets the same number
+of tokens per chunk; rows past their stop or budget go on with meaningless tokens that the caller drops; n rows of
+the batch were decoding) and a last line {"id": 7, "done": true, "steps": s, "prefill_ms": p, "decode_ms": d}, or
+{"id": 7, "error": "..."}. Rows are left-padded into one prefill; a request stops once every row of it has produced
+a stop token or used its budget. Requests read while a batch decodes join its free rows when their prompts fit
+before the current cache column and their budgets before the cache's end (continuous batching); others wait for
+the next batch, in arrival order.
 
 Loading checks the decoder against transformers on the same weights (one prompt's logits, and its greedy choice
 unless transformers' own top-2 gap is a near-tie) and refuses configurations it does not implement.
@@ -27,9 +30,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import queue
 import sys
+import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from pathlib import Path
 
 import torch
@@ -154,18 +159,22 @@ class StaticDecoder:
         half = x.shape[-1] // 2
         return torch.cat([-x[..., half:], x[..., :half]], dim=-1)
 
-    def forward(self, tokens, columns, positions, layers: int | None = None):
+    def forward(self, tokens, columns, positions, layers: int | None = None, rows: slice | None = None):
         """tokens (B, T) written to cache `columns` (T,), rotary `positions` (B, T) -> last position's logits (B, V);
-        with `layers`, the residual stream (B, T, hidden) after that many layers instead."""
+        with `layers`, the residual stream (B, T, hidden) after that many layers instead; with `rows`, only those
+        rows of the batch (a row joining a running batch)."""
         w = self.w
         batch, steps = tokens.shape
+        padding = self.padding if rows is None else self.padding[rows]
+        caches_k = self.cache_k if rows is None else [cache[rows] for cache in self.cache_k]
+        caches_v = self.cache_v if rows is None else [cache[rows] for cache in self.cache_v]
         x = F.embedding(tokens, w.embed)
         cos = w.cos[positions][:, None]  # (B, 1, T, D)
         sin = w.sin[positions][:, None]
         # Row b's query at column c sees keys from its first real column to c; a padding query sees itself only
         # (its output is never used, and this keeps its softmax finite).
         keys = self.columns[None, None, :]
-        allowed = (keys >= self.padding[:, None, None]) & (keys <= columns[None, :, None])
+        allowed = (keys >= padding[:, None, None]) & (keys <= columns[None, :, None])
         allowed = allowed | (keys == columns[None, :, None])
         mask = torch.zeros(allowed.shape, dtype=torch.float32, device=x.device).masked_fill(~allowed, float("-inf"))
         q_size, kv_size = w.heads * w.head_dim, w.kv_heads * w.head_dim
@@ -178,15 +187,15 @@ class StaticDecoder:
             v = v.view(batch, steps, w.kv_heads, w.head_dim).transpose(1, 2)
             q = q * cos + self._rotate(q) * sin
             k = k * cos + self._rotate(k) * sin
-            self.cache_k[index].index_copy_(2, columns, k)
-            self.cache_v[index].index_copy_(2, columns, v)
+            caches_k[index].index_copy_(2, columns, k)
+            caches_v[index].index_copy_(2, columns, v)
             # Grouped-query attention as two matmuls over the whole static cache (masked): one query row per step,
             # which Inductor fuses better than scaled_dot_product_attention with a mask (bench/device, session 7).
             grouped = q.reshape(batch, w.kv_heads, group * steps, w.head_dim)
-            scores = (grouped @ self.cache_k[index].transpose(-1, -2)).float() / math.sqrt(w.head_dim)
+            scores = (grouped @ caches_k[index].transpose(-1, -2)).float() / math.sqrt(w.head_dim)
             scores = scores.view(batch, w.kv_heads, group, steps, -1) + mask[:, None, None]
             weights = scores.softmax(-1).to(x.dtype).view(batch, w.kv_heads, group * steps, -1)
-            attended = (weights @ self.cache_v[index]).view(batch, w.heads, steps, w.head_dim)
+            attended = (weights @ caches_v[index]).view(batch, w.heads, steps, w.head_dim)
             x = x + attended.transpose(1, 2).reshape(batch, steps, q_size) @ layer["o"].t()
             h = self._norm(x, layer["norm2"])
             gate, up = (h @ layer["gate_up"].t()).chunk(2, dim=-1)
@@ -261,6 +270,19 @@ class StaticDecoder:
         return logits
 
     @torch.no_grad()
+    def join(self, slot: int, prompt: list[int], column: int) -> None:
+        """Prefills one prompt into `slot` of a running batch, right-aligned to end at `column` (the next column the
+        batch writes), and sets its first generated token; the other rows' cache and state are untouched."""
+        device = self.token.device
+        start = column - len(prompt)
+        self.padding[slot] = start
+        columns = torch.arange(start, column, device=device)
+        positions = torch.arange(len(prompt), device=device)[None]
+        ids = torch.tensor([prompt], dtype=torch.long, device=device)
+        logits = self.forward(ids, columns, positions, rows=slice(slot, slot + 1))
+        self.token[slot] = logits[0].argmax()
+
+    @torch.no_grad()
     def advance(self) -> None:
         if self.graph is not None:
             self.graph.replay()
@@ -328,11 +350,9 @@ class Engine:
         self.decoders[key] = decoder
         return decoder
 
-    def generate(self, request: dict, emit) -> dict:
-        prompts, budgets = request["prompts"], request["max_new_tokens"]
-        eos = set(request.get("eos", []))
-        pad = int(request.get("pad", 0))
-        if not prompts or len(prompts) != len(budgets):
+    def validate(self, request: dict) -> "_Request":
+        prompts, budgets = request.get("prompts"), request.get("max_new_tokens")
+        if not prompts or not isinstance(budgets, list) or len(prompts) != len(budgets):
             raise EngineError("a request needs prompts and one max_new_tokens per prompt")
         for index, (prompt, budget) in enumerate(zip(prompts, budgets)):
             if not prompt or budget < 1:
@@ -341,36 +361,144 @@ class Engine:
                 raise EngineError(f"row {index}: token ids must be in [0, {self.vocab_size})")
             if len(prompt) + budget > self.max_positions:
                 raise EngineError(f"row {index}: {len(prompt)} prompt tokens + {budget} new exceed {self.max_positions}")
-        width = max(len(prompt) for prompt in prompts)
-        steps = max(budgets)
-        decoder = self.decoder(len(prompts), width + steps)
-        started = time.perf_counter()
-        decoder.prefill(prompts, pad)
-        rows = len(prompts)
-        produced = 0
-        done = [False] * rows
-        prefill_ms = None
-        while produced < steps:
-            # One chunk: its tokens queued device-side, then copied back with one synchronisation.
-            chunk = []
-            # The first token comes back alone (time to first token), later ones `self.chunk` at a time.
-            for _ in range(min(self.chunk if produced else 1, steps - produced)):
-                if produced > 0 or chunk:
+        return _Request(request.get("id"), prompts, budgets, set(request.get("eos", [])), int(request.get("pad", 0)))
+
+    def generate(self, request: dict, emit) -> dict:
+        """One request alone (what the tests call): its chunks to `emit`, its summary returned."""
+        summaries = {}
+
+        def send(message: dict) -> None:
+            if message.get("done"):
+                summaries["done"] = message
+            elif "tokens" in message:
+                emit({"tokens": message["tokens"]})
+
+        self.run(self.validate(request), deque(), None, send)
+        summary = dict(summaries["done"])
+        summary.pop("id", None)
+        return summary
+
+    def serve(self, incoming: "queue.Queue[dict | None]", send) -> None:
+        """Requests as they arrive: each starts a run, or joins the running one where it fits (continuous batching)."""
+        waiting: deque = deque()
+        while True:
+            if not waiting:
+                message = incoming.get()
+                if message is None:
+                    return
+                waiting.append(message)
+            message = waiting.popleft()
+            if message is None:  # end of input, seen during a run
+                return
+            try:
+                request = self.validate(message)
+            except (EngineError, TypeError, ValueError) as error:
+                send({"id": message.get("id"), "error": f"{type(error).__name__}: {error}"})
+                continue
+            self.run(request, waiting, incoming, send)
+
+    def run(self, first: "_Request", waiting: deque, incoming, send) -> None:
+        """Decodes `first`; between chunks, waiting requests join free rows of the batch when their prompts fit
+        before the current column and their budgets before the cache's end (else they wait for the next run)."""
+        width = max(len(prompt) for prompt in first.prompts)
+        decoder = self.decoder(len(first.prompts), width + max(first.budgets))
+        first.started = time.perf_counter()
+        decoder.prefill(first.prompts, first.pad)
+        slots: list = [None] * decoder.batch
+        first.slots = list(range(len(first.prompts)))
+        for slot in first.slots:
+            slots[slot] = first
+        column = width  # the next cache column a decode step writes (decoder.column, mirrored here)
+        active = [first]
+        fresh = [first]  # requests whose first token (from their prefill) is still to be sent
+        while active:
+            # Rows of the batch still decoding for some request: how many shared this chunk's forward passes.
+            sharing = sum(len(request.slots) - sum(request.done) for request in active)
+            if fresh:
+                firsts = decoder.token.tolist()
+                for request in fresh:
+                    self._deliver(request, [[firsts[slot]] for slot in request.slots], sharing, send)
+                fresh = []
+            else:
+                # No step past what the longest unfinished row still needs (nor past the cache's end).
+                needed = max(request.budgets[row] - request.produced[row] for request in active
+                             for row in range(len(request.prompts)) if not request.done[row])
+                count = min(self.chunk, decoder.length - column, needed)
+                chunk = []
+                for _ in range(count):
                     decoder.advance()
-                chunk.append(decoder.token[:rows].clone())
-            tokens = torch.stack(chunk, dim=1).tolist()
-            if prefill_ms is None:
-                prefill_ms = (time.perf_counter() - started) * 1000
-            emit({"tokens": tokens})
-            for row in range(rows):
-                for offset, token in enumerate(tokens[row]):
-                    if token in eos or produced + offset + 1 >= budgets[row]:
-                        done[row] = True
-            produced += len(chunk)
-            if all(done):
-                break
-        total_ms = (time.perf_counter() - started) * 1000
-        return {"done": True, "steps": produced, "prefill_ms": prefill_ms, "decode_ms": total_ms - prefill_ms}
+                    chunk.append(decoder.token.clone())
+                column += count
+                tokens = torch.stack(chunk, dim=1).tolist()
+                for request in active:
+                    self._deliver(request, [tokens[slot] for slot in request.slots], sharing, send)
+            for request in [request for request in active if all(request.done)]:
+                active.remove(request)
+                for slot in request.slots:
+                    slots[slot] = None
+            # Requests that arrived meanwhile join now if they fit, in arrival order.
+            while incoming is not None:
+                try:
+                    message = incoming.get_nowait()
+                except queue.Empty:
+                    break
+                if message is None:
+                    incoming = None
+                    waiting.append(None)
+                    break
+                waiting.append(message)
+            while waiting and waiting[0] is not None:
+                try:
+                    request = self.validate(waiting[0])
+                except (EngineError, TypeError, ValueError) as error:
+                    send({"id": waiting.popleft().get("id"), "error": f"{type(error).__name__}: {error}"})
+                    continue
+                free = [slot for slot, owner in enumerate(slots) if owner is None]
+                fits = (len(request.prompts) <= len(free) and all(len(prompt) <= column for prompt in request.prompts)
+                        and column + max(request.budgets) <= decoder.length)
+                if not fits:
+                    break
+                waiting.popleft()
+                request.started = time.perf_counter()
+                request.slots = free[: len(request.prompts)]
+                for slot, prompt in zip(request.slots, request.prompts):
+                    decoder.join(slot, prompt, column)
+                    slots[slot] = request
+                active.append(request)
+                fresh.append(request)
+
+    @staticmethod
+    def _deliver(request: "_Request", tokens: list[list[int]], sharing: int, send) -> None:
+        """Sends a request's rows' new tokens (up to each row's stop; rows already stopped get the batch's filler
+        tokens, which the caller drops) with the number of rows they were decoded beside, and, once every row has
+        stopped, its summary."""
+        if all(request.done):
+            return
+        now = time.perf_counter()
+        if request.first_token_at is None:
+            request.first_token_at = now
+        send({"id": request.id, "tokens": tokens, "rows": sharing})
+        for row, row_tokens in enumerate(tokens):
+            for token in row_tokens:
+                if request.done[row]:
+                    break
+                request.produced[row] += 1
+                if token in request.eos or request.produced[row] >= request.budgets[row]:
+                    request.done[row] = True
+        if all(request.done):
+            prefill_ms = (request.first_token_at - request.started) * 1000
+            send({"id": request.id, "done": True, "steps": max(request.produced), "prefill_ms": prefill_ms,
+                  "decode_ms": (now - request.first_token_at) * 1000})
+
+
+class _Request:
+    def __init__(self, request_id, prompts, budgets, eos, pad):
+        self.id, self.prompts, self.budgets, self.eos, self.pad = request_id, prompts, budgets, eos, pad
+        self.slots: list[int] = []
+        self.produced = [0] * len(prompts)
+        self.done = [False] * len(prompts)
+        self.started = 0.0
+        self.first_token_at: float | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -397,22 +525,30 @@ def main(argv: list[str] | None = None) -> int:
     out.write(json.dumps({"ready": True, "device": str(device), "dtype": str(engine.dtype).replace("torch.", ""),
                           "compile": engine.compile_mode, "check": engine.check}) + "\n")
     out.flush()
-    for line in sys.stdin:
-        if not line.strip():
-            continue
-        request_id = None
-        try:
-            request = json.loads(line)
-            request_id = request.get("id")
 
-            def emit(message: dict, request_id=request_id) -> None:
-                out.write(json.dumps({"id": request_id, **message}) + "\n")
-                out.flush()
+    def send(message: dict) -> None:
+        out.write(json.dumps(message) + "\n")
+        out.flush()
 
-            emit(engine.generate(request, emit))
-        except (EngineError, ValueError, KeyError, TypeError) as error:
-            out.write(json.dumps({"id": request_id, "error": f"{type(error).__name__}: {error}"}) + "\n")
-            out.flush()
+    # Requests are read as they come (a thread), so one arriving mid-run can join the running batch.
+    incoming: queue.Queue = queue.Queue()
+
+    def read() -> None:
+        for line in sys.stdin:
+            if not line.strip():
+                continue
+            try:
+                message = json.loads(line)
+                if not isinstance(message, dict):
+                    raise ValueError("a request is a JSON object")
+            except ValueError as error:
+                send({"id": None, "error": f"{type(error).__name__}: {error}"})
+                continue
+            incoming.put(message)
+        incoming.put(None)
+
+    threading.Thread(target=read, daemon=True).start()
+    engine.serve(incoming, send)
     return 0
 
 

@@ -683,10 +683,13 @@ export class ChatModelRuntime {
     onFinished: (row: RowState) => void,
   ): Promise<void> {
     const batch: DecodingBatch = { rows: [], cache: [], cacheLength: 0 };
+    const carried: RowState[] = [];
+    const next = (capacity: number) => (carried.length > 0 ? carried.splice(0, capacity) : pull(capacity));
     for (;;) {
-      const joining = batch.rows.length < maxBatchSize ? pull(maxBatchSize - batch.rows.length) : [];
+      const joining = batch.rows.length < maxBatchSize ? next(maxBatchSize - batch.rows.length) : [];
       if (batch.rows.length === 0 && joining.length > 0 && this.torchEngineOptions && joining.every(fitsTorchEngine)) {
-        await this.decodeWithTorchEngine(joining, onFinished);
+        // Rows pulled meanwhile that the engine does not serve (sampled, forced lengths) come back for the host loop.
+        carried.push(...(await this.decodeWithTorchEngine(joining, onFinished, pull, maxBatchSize)));
         continue;
       }
       if (batch.rows.length === 0 && joining.length > 0 && this.useGreedyLoop && joining.every(fitsGreedyLoop)) {
@@ -839,50 +842,83 @@ export class ChatModelRuntime {
    * Decodes greedy rows in the PyTorch engine: one left-padded prefill, then decode steps until every row has a stop
    * token or has spent its budget. Tokens come back a chunk at a time; each row takes its own up to its stop (token
    * or string) or length, exactly as the host loop would, streaming them as they arrive and finishing as soon as it
-   * stops (a micro-batcher's caller gets its answer before the longest row ends).
+   * stops. After each chunk, up to `maxBatchSize` rows in all: more rows are pulled and sent, and the engine puts
+   * them into free rows of its running batch (continuous batching). Resolves once every row sent has finished, with
+   * the pulled rows the engine does not serve (for the host loop).
    */
-  private async decodeWithTorchEngine(rows: readonly RowState[], onFinished: (row: RowState) => void): Promise<void> {
+  private async decodeWithTorchEngine(
+    rows: readonly RowState[],
+    onFinished: (row: RowState) => void,
+    pull: (capacity: number) => RowState[],
+    maxBatchSize: number,
+  ): Promise<RowState[]> {
     const engine = await torchDecodeEngine(this.folder, this.torchEngineOptions as TorchEngineOptions);
-    const startedAt = performance.now();
-    const finished = new Set<RowState>();
-    rows.forEach((row) => {
-      row.startedAt = startedAt;
-      row.peakBatchSize = Math.max(row.peakBatchSize, rows.length);
-    });
-    let first = true;
-    await engine.generate(
-      {
-        prompts: rows.map((row) => row.promptIds),
-        maxNewTokens: rows.map((row) =>
-          Math.min(row.parameters.maxNewTokens, this.description.maxPositions - row.promptIds.length),
-        ),
-        eosTokenIds: this.description.eosTokenIds,
-        padTokenId: this.description.padTokenId,
-      },
-      (tokens) => {
+    const running = new Set<RowState>();
+    const deferred: RowState[] = [];
+    const runs: Promise<void>[] = [];
+    const send = (group: readonly RowState[]) => {
+      const startedAt = performance.now();
+      let first = true;
+      for (const row of group) {
+        row.startedAt = startedAt;
+        running.add(row);
+      }
+      const onTokens = (tokens: number[][], sharing: number) => {
         if (first) {
           const prefillMs = performance.now() - startedAt;
-          rows.forEach((row) => (row.prefillMs = prefillMs));
+          group.forEach((row) => (row.prefillMs = prefillMs));
           first = false;
         }
-        rows.forEach((row, rowIndex) => {
+        group.forEach((row, rowIndex) => {
+          row.peakBatchSize = Math.max(row.peakBatchSize, sharing);
           for (const token of tokens[rowIndex]) {
             if (row.finishReason !== undefined) break;
             this.acceptToken(row, token);
           }
-          if (row.finishReason !== undefined && !finished.has(row)) {
-            finished.add(row);
-            onFinished(row);
-          }
+          if (row.finishReason !== undefined && running.delete(row)) onFinished(row);
         });
-      },
-    );
-    for (const row of rows) {
-      if (finished.has(row)) continue;
-      // The engine stops only when every row has stopped or spent its budget, so this does not happen; kept safe.
-      row.finishReason ??= 'length';
-      onFinished(row);
-    }
+        const capacity = maxBatchSize - running.size;
+        if (capacity > 0 && deferred.length === 0) {
+          const more = pull(capacity);
+          const served = more.filter(fitsTorchEngine);
+          deferred.push(...more.filter((row) => !fitsTorchEngine(row)));
+          if (served.length > 0) send(served);
+        }
+      };
+      runs.push(
+        engine
+          .generate(
+            {
+              prompts: group.map((row) => row.promptIds),
+              maxNewTokens: group.map((row) =>
+                Math.min(row.parameters.maxNewTokens, this.description.maxPositions - row.promptIds.length),
+              ),
+              eosTokenIds: this.description.eosTokenIds,
+              padTokenId: this.description.padTokenId,
+            },
+            onTokens,
+          )
+          .then(
+            () => {
+              // The engine ends a request once each of its rows has a stop token or has spent its budget.
+              for (const row of group) {
+                if (!running.delete(row)) continue;
+                row.finishReason ??= 'length';
+                onFinished(row);
+              }
+            },
+            (error: unknown) => {
+              failure ??= error;
+            },
+          ),
+      );
+    };
+    let failure: unknown;
+    send(rows);
+    // Requests sent while awaiting are appended to `runs`: wait for those too.
+    for (let index = 0; index < runs.length; index++) await runs[index];
+    if (failure !== undefined) throw failure;
+    return deferred;
   }
 
   /** Picks the row's next token from its logits at `offset`, with stop tokens masked before minNewTokens. */

@@ -57,7 +57,7 @@ export function huggingFaceFolderOf(modelFolder: string): string | undefined {
 }
 
 interface Pending {
-  onTokens: (tokens: number[][]) => void;
+  onTokens: (tokens: number[][], rows: number) => void;
   resolve: (summary: EngineRunSummary) => void;
   reject: (error: Error) => void;
 }
@@ -65,19 +65,19 @@ interface Pending {
 type Message =
   | ({ ready: true } & EngineReady)
   | { ready: false; error: string }
-  | { id: number; tokens: number[][] }
+  | { id: number; tokens: number[][]; rows: number }
   | { id: number; done: true; steps: number; prefill_ms: number; decode_ms: number }
   | { id: number | null; error: string };
 
 /**
  * One `python -m trainer.decode_engine` process serving one model: greedy rows in, tokens streamed back a chunk at
- * a time. Requests run one after another (each is a whole batch). The process holds no event-loop reference while
- * idle, so a CLI exits when its work is done; it ends with the Node process.
+ * a time. Requests may be sent while others decode: the engine puts them into free rows of the running batch when
+ * they fit (continuous batching), else runs them next. The process holds no event-loop reference while idle, so a
+ * CLI exits when its work is done; it ends with the Node process.
  */
 export class TorchDecodeEngine {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
-  private queue: Promise<unknown> = Promise.resolve();
   private stderrTail = '';
   private exited: string | undefined;
   ready: EngineReady | undefined;
@@ -160,16 +160,12 @@ export class TorchDecodeEngine {
   }
 
   /**
-   * Decodes the rows greedily. `onTokens` gets each chunk: one array of new tokens per row, all of the same length;
-   * a row past its stop token or budget gets tokens the caller drops. Resolves when every row has stopped.
+   * Decodes the rows greedily. `onTokens` gets each chunk: one array of new tokens per row, all of the same length
+   * (a row past its stop token or budget gets tokens the caller drops), and how many rows of the engine's batch,
+   * these and other requests', were decoding. Resolves when every row has stopped. May be
+   * called while other requests decode (they share the engine's batch where they fit).
    */
-  generate(request: EngineRequest, onTokens: (tokens: number[][]) => void): Promise<EngineRunSummary> {
-    const run = this.queue.then(() => this.send(request, onTokens));
-    this.queue = run.catch(() => undefined);
-    return run;
-  }
-
-  private send(request: EngineRequest, onTokens: (tokens: number[][]) => void): Promise<EngineRunSummary> {
+  generate(request: EngineRequest, onTokens: (tokens: number[][], rows: number) => void): Promise<EngineRunSummary> {
     if (this.exited !== undefined) {
       return Promise.reject(new DecodeEngineRunError(this.modelFolder, `${this.exited}: ${this.lastError()}`));
     }
@@ -194,7 +190,7 @@ export class TorchDecodeEngine {
     if (!pending) return;
     if ('tokens' in message) {
       try {
-        pending.onTokens(message.tokens);
+        pending.onTokens(message.tokens, message.rows);
       } catch (error) {
         // The caller's callback failed: this request fails, the engine finishes the run and goes on serving.
         pending.reject(error as Error);

@@ -6,6 +6,7 @@ import os from 'node:os';
 import path from 'node:path';
 import {
   type ChatModelRuntime,
+  type GenerationResult,
   DecodeEngineRunError,
   DecodeEngineUnavailableError,
   closeTorchDecodeEngines,
@@ -73,6 +74,42 @@ describe('the torch engine keeps the generation semantics (fixture model, output
     const results = await Promise.all(requests.slice(0, 4).map((request) => batcher.generate(request)));
     expect(results.map((result) => [result.text, result.finishReason])).toEqual(expected.slice(0, 4));
     expect(results.map((result) => result.timings.batchSize)).toEqual([4, 4, 4, 4]);
+    await batcher.close();
+  });
+
+  it('a call larger than the batch limit keeps at most that many rows decoding, others joining as rows finish', async () => {
+    const narrow = await loadChatModel(fixtureModelDirectory, { ...torch, maxBatchSize: 2 });
+    const requests = [2, 9, 4, 7, 3].map((digit, index) => ({ prompt: `count ${digit}`, maxNewTokens: 3 + 2 * index }));
+    const results = await narrow.generate(requests);
+    expect(results.map((result) => result.text)).toEqual(['10', '87654', '3210', '6543210', '210']);
+    expect(results.map((result) => result.finishReason)).toEqual(['stop', 'length', 'stop', 'stop', 'stop']);
+    expect(Math.max(...results.map((result) => result.timings.batchSize))).toBe(2);
+  });
+
+  it('a request arriving mid-decode joins a free row of the running engine batch and gets its own tokens', async () => {
+    const batcher = createMicroBatcher(engine, { maxBatchSize: 4, maxWaitMs: 20 });
+    let late: Promise<GenerationResult> | undefined;
+    let tokensSeen = 0;
+    // Three rows decode in a batch of four (batches are powers of two): one row is free for a newcomer.
+    const early = [
+      batcher.generate({
+        ...chat,
+        maxNewTokens: 60,
+        onToken: () => {
+          // Two tokens in, the batch is mid-decode when the fourth request arrives.
+          if (++tokensSeen === 2) late = batcher.generate({ prompt: 'count 4', maxNewTokens: 8 });
+        },
+      }),
+      batcher.generate({ prompt: 'count 9', maxNewTokens: 60 }),
+      batcher.generate({ prompt: 'Sea level rises as', maxNewTokens: 60 }),
+    ];
+    const earlyResults = await Promise.all(early);
+    const lateResult = await (late as Promise<GenerationResult>);
+    expect(earlyResults[0].tokenIds).toEqual((await hostLoop.generate({ ...chat, maxNewTokens: 60 })).tokenIds);
+    expect([lateResult.text, lateResult.finishReason]).toEqual(['3210', 'stop']);
+    // It decoded beside the first three instead of waiting for them to end: the batch ran four rows.
+    expect(lateResult.timings.batchSize).toBe(4);
+    expect(earlyResults[0].timings.batchSize).toBe(4);
     await batcher.close();
   });
 

@@ -100,7 +100,8 @@ def test_the_process_protocol_serves_requests_and_reports_errors_per_request(tin
     )
     assert first[-1]["done"] is True
     assert "budget below 1" in next(line for line in lines if line.get("id") == 2)["error"]
-    assert lines[-1]["id"] is None and "JSONDecodeError" in lines[-1]["error"]
+    # A line that is no JSON has no id: its error comes as soon as it is read.
+    assert "JSONDecodeError" in next(line for line in lines[1:] if line.get("id") is None)["error"]
 
 
 def test_a_folder_without_weights_is_refused_before_ready(tmp_path):
@@ -110,3 +111,24 @@ def test_a_folder_without_weights_is_refused_before_ready(tmp_path):
     )
     assert completed.returncode == 2
     assert json.loads(completed.stdout)["error"].endswith("(the model's Hugging Face folder is needed)")
+
+
+def test_requests_arriving_mid_run_join_free_rows_or_wait_for_the_next_run(engine, tiny_model_dir):
+    from collections import deque
+
+    first = {"id": 1, "prompts": [[5, 17, 42, 9, 100, 7, 3], [8, 8, 21], [300, 2, 77, 45, 11]],
+             "max_new_tokens": [12, 12, 12], "eos": []}
+    joins = {"id": 2, "prompts": [[9, 4, 33]], "max_new_tokens": [5], "eos": []}  # fits: 3 tokens <= column 7
+    waits = {"id": 3, "prompts": [list(range(20, 40))], "max_new_tokens": [4], "eos": []}  # 20 tokens > column 7
+    messages = []
+    engine.run(engine.validate(first), deque([joins, waits]), None, messages.append)
+    # The batch of four rows had one free: request 2 took it and finished inside the run; request 3 waited.
+    order = [(message["id"], "done" if message.get("done") else "tokens") for message in messages]
+    assert order.index((2, "done")) < order.index((1, "done"))
+    assert all(message["id"] != 3 for message in messages)
+
+    def tokens_of(request_id):
+        return [t for m in messages if m["id"] == request_id and "tokens" in m for t in m["tokens"][0]]
+
+    assert tokens_of(2)[:5] == transformers_greedy(tiny_model_dir, joins["prompts"][0], 5)
+    assert tokens_of(1)[:12] == transformers_greedy(tiny_model_dir, first["prompts"][0], 12)
