@@ -437,7 +437,7 @@ class Engine:
                 for slot in request.slots:
                     slots[slot] = None
             # Requests that arrived meanwhile join now if they fit, in arrival order.
-            while incoming is not None:
+            while incoming is not None and not incoming.empty():
                 try:
                     message = incoming.get_nowait()
                 except queue.Empty:
