@@ -71,9 +71,9 @@ def build(work: Path, name: str, device: str) -> Path:
 class EngineProcess:
     def __init__(self, hf: Path, device: str, compile_mode: str):
         started = time.perf_counter()
-        # "triton:nopdl": the Triton step without programmatic dependent launch (WEFT_TRITON_PDL=0).
+        # "triton:pdl": the Triton step launched with programmatic dependent launch (WEFT_TRITON_PDL=1).
         compile_mode, _, variant = compile_mode.partition(":")
-        environment = dict(os.environ, WEFT_TRITON_PDL="0" if variant == "nopdl" else "1")
+        environment = dict(os.environ, WEFT_TRITON_PDL="1" if variant == "pdl" else "0")
         self.process = subprocess.Popen(
             [sys.executable, "-m", "trainer.decode_engine", "--model", str(hf), "--device", device,
              "--compile", compile_mode],
@@ -237,7 +237,7 @@ def profile(args, name: str, mode: str) -> None:
 
     sys.path.insert(0, str(ROOT))
     compile_mode, _, variant = mode.partition(":")
-    os.environ["WEFT_TRITON_PDL"] = "0" if variant == "nopdl" else "1"
+    os.environ["WEFT_TRITON_PDL"] = "1" if variant == "pdl" else "0"
     from trainer.decode_engine import Engine
 
     engine = Engine(args.work / name / "hf", torch.device("cuda" if torch.cuda.is_available() else "cpu"), compile_mode)
@@ -287,8 +287,8 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--models", type=lambda text: text.split(","), default=["llama1b", "smollm2"])
     parser.add_argument("--compile", type=lambda text: text.split(","), default=["default+cdt"],
-                        help="engine modes, in order (a mode may repeat: alternation); triton:nopdl = triton "
-                             "without programmatic dependent launch")
+                        help="engine modes, in order (a mode may repeat: alternation); triton:pdl = triton "
+                             "with programmatic dependent launch")
     parser.add_argument("--profile", type=lambda text: text.split(","), default=[],
                         help="engine modes to profile in-process at batch 1 (torch.profiler over 32 step replays)")
     parser.add_argument("--batches", type=lambda text: [int(b) for b in text.split(",")], default=[1, 32])
