@@ -191,12 +191,6 @@ def _grid_rows(rows):
     return lambda meta: (triton.cdiv(rows, meta["BLOCK_N"]),)
 
 
-# Programmatic dependent launch (Hopper and later): each kernel is launched while the one before still runs and waits
-# on the device instead of in the launch queue. Opt-in (WEFT_TRITON_PDL=1): it ran on the H200 but is not timed yet
-# (bench/device/torch_engine.py --compile triton:pdl,triton); never in Triton's interpreter.
-USE_PDL = os.environ.get("WEFT_TRITON_PDL", "0") == "1" and not _INTERPRET
-
-
 class TritonStep:
     """The batch-1 decode step of a StaticDecoder (trainer/decode_engine.py) as Triton kernels: reads its token and
     column, writes its caches, the next token and the next column, like StaticDecoder._decode_step."""
@@ -218,7 +212,11 @@ class TritonStep:
         self.act = torch.empty(self.intermediate, dtype=dtype, device=device)
         self.logits = torch.empty(w.lm_head.shape[0], dtype=torch.float32, device=device)
         self.block_l = 64 if w.head_dim >= 128 else 128
-        self.pdl = USE_PDL and device.type == "cuda" and torch.cuda.get_device_capability(device)[0] >= 9
+        # Programmatic dependent launch (Hopper and later): each kernel is launched while the one before still runs
+        # and waits on the device instead of in the launch queue. Opt-in (WEFT_TRITON_PDL=1, read per decoder): it ran
+        # on the H200 but is not timed yet (bench/device/torch_engine.py --compile triton:pdl,triton).
+        self.pdl = (os.environ.get("WEFT_TRITON_PDL", "0") == "1" and device.type == "cuda"
+                    and torch.cuda.get_device_capability(device)[0] >= 9)
 
     def __call__(self):
         self.run()

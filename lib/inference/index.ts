@@ -29,7 +29,7 @@ export { Tokenizer } from './tokenizer/tokenizer';
 export type { DecodeOptions, EncodeOptions, Encoding } from './tokenizer/tokenizer';
 export * from './errors';
 export { ragMessages, ragSystemPrompt } from './rag-prompt';
-export { closeTorchDecodeEngines, huggingFaceFolderOf } from './torch-engine';
+export { closeTorchDecodeEngines } from './torch-engine';
 export type { DecodeEngineName, EngineReady } from './torch-engine';
 export { checkCudaProvider, cudaProviderLibraries } from './cuda-check';
 export type { CudaProviderReport } from './cuda-check';

@@ -107,19 +107,19 @@ export class TorchDecodeEngine {
             : error.message,
         );
       });
-      // A request written as the process dies fails through 'exit' below, not as an unhandled stream error.
+      // A request written as the process dies fails through 'close' below, not as an unhandled stream error.
       child.stdin?.on('error', () => undefined);
-      child.stderr?.setEncoding('utf8').on('data', (text: string) => {
-        engine.stderrTail = (engine.stderrTail + text).slice(-stderrTailCharacters);
-        for (const line of text.split('\n')) {
-          if (line.startsWith('[decode-engine] warning: ')) {
-            options.logger?.warn(line.slice('[decode-engine] warning: '.length));
-          } else if (line.startsWith('[decode-engine] ')) {
-            options.logger?.info?.(line.slice('[decode-engine] '.length));
-          }
+      // Whole lines (a chunk may end mid-line): the tail for error messages, the engine's own lines for the logger.
+      readline.createInterface({ input: child.stderr! }).on('line', (line) => {
+        engine.stderrTail = `${engine.stderrTail}${line}\n`.slice(-stderrTailCharacters);
+        if (line.startsWith('[decode-engine] warning: ')) {
+          options.logger?.warn(line.slice('[decode-engine] warning: '.length));
+        } else if (line.startsWith('[decode-engine] ')) {
+          options.logger?.info?.(line.slice('[decode-engine] '.length));
         }
       });
-      child.on('exit', (code, signal) => {
+      // 'close', not 'exit': by then stderr has been read to its end, so the reason is in the tail.
+      child.on('close', (code, signal) => {
         engine.exited = `the engine process exited (${signal ?? `code ${code}`})`;
         unavailable(`${engine.exited} while loading: ${engine.lastError()}`);
         for (const [id, pending] of engine.pending) {
