@@ -68,12 +68,23 @@ def build(work: Path, name: str, device: str) -> Path:
     return hf
 
 
+def variant_environment(mode: str) -> tuple[str, dict]:
+    """'triton:pdl+nopre' -> ('triton', its variables): pdl = programmatic dependent launch (WEFT_TRITON_PDL=1),
+    nopre = no wide first weight tile before the wait (WEFT_TRITON_PREFETCH=0)."""
+    compile_mode, _, variant = mode.partition(":")
+    flags = set(filter(None, variant.split("+")))
+    unknown = flags - {"pdl", "nopre"}
+    if unknown:
+        raise SystemExit(f"--compile {mode}: unknown variant {sorted(unknown)} (pdl, nopre)")
+    return compile_mode, dict(WEFT_TRITON_PDL="1" if "pdl" in flags else "0",
+                              WEFT_TRITON_PREFETCH="0" if "nopre" in flags else "1")
+
+
 class EngineProcess:
     def __init__(self, hf: Path, device: str, compile_mode: str):
         started = time.perf_counter()
-        # "triton:pdl": the Triton step launched with programmatic dependent launch (WEFT_TRITON_PDL=1).
-        compile_mode, _, variant = compile_mode.partition(":")
-        environment = dict(os.environ, WEFT_TRITON_PDL="1" if variant == "pdl" else "0")
+        compile_mode, environment = variant_environment(compile_mode)
+        environment = dict(os.environ, **environment)
         self.process = subprocess.Popen(
             [sys.executable, "-m", "trainer.decode_engine", "--model", str(hf), "--device", device,
              "--compile", compile_mode],
@@ -236,8 +247,8 @@ def profile(args, name: str, mode: str) -> None:
     from torch.profiler import profile as torch_profile
 
     sys.path.insert(0, str(ROOT))
-    compile_mode, _, variant = mode.partition(":")
-    os.environ["WEFT_TRITON_PDL"] = "1" if variant == "pdl" else "0"
+    compile_mode, environment = variant_environment(mode)
+    os.environ.update(environment)
     from trainer.decode_engine import Engine
 
     engine = Engine(args.work / name / "hf", torch.device("cuda" if torch.cuda.is_available() else "cpu"), compile_mode)
@@ -287,14 +298,15 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--models", type=lambda text: text.split(","), default=["llama1b", "smollm2"])
     parser.add_argument("--compile", type=lambda text: text.split(","), default=["default+cdt"],
-                        help="engine modes, in order (a mode may repeat: alternation); triton:pdl = triton "
-                             "with programmatic dependent launch")
+                        help="engine modes, in order (a mode may repeat: alternation); variants: triton:pdl "
+                             "(programmatic dependent launch), triton:nopre (no wide first weight tile), both: "
+                             "triton:pdl+nopre")
     parser.add_argument("--profile", type=lambda text: text.split(","), default=[],
                         help="engine modes to profile in-process at batch 1 (torch.profiler over 32 step replays)")
     parser.add_argument("--batches", type=lambda text: [int(b) for b in text.split(",")], default=[1, 32])
     parser.add_argument("--bandwidth-tbps", type=float, default=4.8, help="H200 HBM3e: 4.8 TB/s")
     parser.add_argument("--skip-eager", action="store_true")
-    parser.add_argument("--session", type=int, default=9)
+    parser.add_argument("--session", type=int, default=10)
     parser.add_argument("--smoke", action="store_true", help="a 2-layer model, CPU allowed, compile off")
     args = parser.parse_args()
     args.work.mkdir(parents=True, exist_ok=True)
