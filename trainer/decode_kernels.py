@@ -68,6 +68,28 @@ def _row_dots(w_ptr, rows, cols, K, value, mask):
     return tl.sum(weight.to(tl.float32) * value[None, :], axis=1)
 
 
+@triton.jit
+def _pack_best(value, index):
+    """A logit and its row as one int64 whose signed order is (value, then lower row first): the float's bits made
+    order-preserving as an int32 in the high half, 0xFFFFFFFF - row in the low half. atomic_max of these over all
+    programs leaves torch.argmax's choice (the first row of the largest value)."""
+    bits = value.to(tl.int32, bitcast=True)
+    key = tl.where(bits < 0, bits ^ 0x7FFFFFFF, bits).to(tl.int64)
+    return (key << 32) | (tl.full([], 0xFFFFFFFF, tl.int64) - index.to(tl.int64))
+
+
+@triton.jit
+def _take_best(best_ptr, token_ptr, column_ptr, PDL: tl.constexpr):
+    """The step's end: the greedy token from the packed best (_pack_best) into token_ptr, the column advanced, the
+    packed best reset for the next step."""
+    _pdl_start(PDL)
+    packed = tl.load(best_ptr)
+    low = tl.full([], 0xFFFFFFFF, tl.int64)
+    tl.store(token_ptr, low - (packed & low))
+    tl.store(column_ptr, tl.load(column_ptr) + 1)
+    tl.store(best_ptr, tl.full([], -9223372036854775808, tl.int64))
+
+
 def _prefetch_configs(configs, named_args, **kwargs):
     """Configs whose first tile (PRE_K columns of BLOCK_N rows, twice for two-matrix kernels) fits in registers (at most
     128 16-bit weights a thread) and is no wider than the input. WEFT_TRITON_PREFETCH=0 keeps first tiles of one loop
@@ -82,17 +104,19 @@ def _prefetch_configs(configs, named_args, **kwargs):
     return kept or configs[:1]
 
 
-# restore_value: autotuning runs the kernel many times; the in-place residual add must not accumulate.
-@triton.autotune(configs=_GEMV_CONFIGS, key=["N", "K", "MODE", "NORM"], restore_value=["out_ptr"],
+# restore_value: autotuning runs the kernel many times; the in-place residual add must not accumulate (nor the best
+# logit: harmless, as the maximum of equal values, but restored all the same).
+@triton.autotune(configs=_GEMV_CONFIGS, key=["N", "K", "MODE", "NORM"], restore_value=["out_ptr", "best_ptr"],
                  prune_configs_by={"early_config_prune": _prefetch_configs})
 @triton.jit
-def _gemv(x_ptr, norm_ptr, w_ptr, out_ptr, N, K, pair_offset, eps,
+def _gemv(x_ptr, norm_ptr, w_ptr, out_ptr, best_ptr, N, K, pair_offset, eps,
           NORM: tl.constexpr, MODE: tl.constexpr, PDL: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_K: tl.constexpr,
           PRE_K: tl.constexpr):
     """out[rows] = W[rows] . input, input = x or RMSNorm(x) * norm (NORM; one pass: the dot products are scaled by
     1/rms at the end). MODE 0: out = product (out's dtype: float32 logits); MODE 1: out += product (the residual
     stream, in place); MODE 2: out = SiLU(W[r].in) * W[r + pair_offset].in (gate and up halves of one matrix).
-    The weights of the first PRE_K columns are loaded before waiting for the kernel before (they do not depend on it)."""
+    MODE 0 also folds its rows' largest logit into best_ptr (see _pack_best): the greedy token without a separate
+    argmax over the logits. The weights of the first PRE_K columns are loaded before waiting for the kernel before (they do not depend on it)."""
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_mask = rows < N
     first = tl.arange(0, PRE_K)
@@ -122,6 +146,10 @@ def _gemv(x_ptr, norm_ptr, w_ptr, out_ptr, N, K, pair_offset, eps,
     dtype = w_ptr.dtype.element_ty
     if MODE == 0:
         tl.store(out_ptr + rows, acc.to(out_ptr.dtype.element_ty), mask=row_mask)
+        logits = tl.where(row_mask, acc.to(out_ptr.dtype.element_ty).to(tl.float32), float("-inf"))
+        packed = _pack_best(tl.max(logits, axis=0), tl.program_id(0) * BLOCK_N + tl.argmax(logits, axis=0))
+        if packed > tl.load(best_ptr, volatile=True):  # most programs see a larger value already there: no atomic
+            tl.atomic_max(best_ptr, packed)
     elif MODE == 1:
         residual = tl.load(out_ptr + rows, mask=row_mask, other=0.0).to(tl.float32)
         tl.store(out_ptr + rows, (residual + acc.to(dtype).to(tl.float32)).to(dtype), mask=row_mask)
@@ -262,11 +290,13 @@ class TritonStep:
         self.intermediate = w.layers[0]["down"].shape[1]
         self.act = torch.empty(self.intermediate, dtype=dtype, device=device)
         self.logits = torch.empty(w.lm_head.shape[0], dtype=torch.float32, device=device)
+        # The head's largest logit and its row, packed (_pack_best); reset by _take_best at the end of each step.
+        self.best = torch.full((1,), torch.iinfo(torch.int64).min, dtype=torch.int64, device=device)
         self.block_l = 64 if w.head_dim >= 128 else 128
-        # Programmatic dependent launch (Hopper and later): each kernel is launched while the one before still runs
-        # and waits on the device instead of in the launch queue. Opt-in (WEFT_TRITON_PDL=1, read per decoder): it ran
-        # on the H200 but is not timed yet (bench/device/torch_engine.py --compile triton:pdl,triton).
-        self.pdl = (os.environ.get("WEFT_TRITON_PDL", "0") == "1" and device.type == "cuda"
+        # Programmatic dependent launch (Hopper and later): each kernel is launched while the one before still runs,
+        # loads the weights of its first tile, then waits on the device for that kernel's writes. On by default
+        # (session 10, H200: 1,089 / 1,125 tokens/s against 1,056 without); WEFT_TRITON_PDL=0 turns it off.
+        self.pdl = (os.environ.get("WEFT_TRITON_PDL", "1") != "0" and device.type == "cuda"
                     and torch.cuda.get_device_capability(device)[0] >= 9)
 
     def __call__(self):
@@ -291,20 +321,19 @@ class TritonStep:
                 self.q, k_cache, v_cache, self.attended, d.column, d.length, 1.0 / (w.head_dim ** 0.5),
                 w.heads // w.kv_heads, D=w.head_dim, BLOCK_L=self.block_l, **launch,
             )
-            _gemv[_grid_rows(hidden)](self.attended, self.attended, layer["o"], self.x, hidden, w.heads * w.head_dim,
-                                      0, eps, NORM=False, MODE=1, **launch)
-            _gemv[_grid_rows(self.intermediate)](self.x, layer["norm2"], layer["gate_up"], self.act,
+            _gemv[_grid_rows(hidden)](self.attended, self.attended, layer["o"], self.x, self.best, hidden,
+                                      w.heads * w.head_dim, 0, eps, NORM=False, MODE=1, **launch)
+            _gemv[_grid_rows(self.intermediate)](self.x, layer["norm2"], layer["gate_up"], self.act, self.best,
                                                  self.intermediate, hidden, self.intermediate, eps, NORM=True, MODE=2,
                                                  **launch)
-            _gemv[_grid_rows(hidden)](self.act, self.act, layer["down"], self.x, hidden, self.intermediate, 0, eps,
-                                      NORM=False, MODE=1, **launch)
+            _gemv[_grid_rows(hidden)](self.act, self.act, layer["down"], self.x, self.best, hidden, self.intermediate,
+                                      0, eps, NORM=False, MODE=1, **launch)
         if layers is not None:
             return
         vocab = w.lm_head.shape[0]
-        _gemv[_grid_rows(vocab)](self.x, w.final_norm, w.lm_head, self.logits, vocab, hidden, 0, eps, NORM=True,
-                                 MODE=0, **launch)
-        d.token.copy_(self.logits.argmax(-1, keepdim=True))
-        d.column.add_(1)
+        _gemv[_grid_rows(vocab)](self.x, w.final_norm, w.lm_head, self.logits, self.best, vocab, hidden, 0, eps,
+                                 NORM=True, MODE=0, **launch)
+        _take_best[(1,)](self.best, d.token, d.column, **launch)
 
 
 def tiny_llama(device: str = "cpu", dtype: torch.dtype = torch.float32):
@@ -369,7 +398,7 @@ def compile_for(capability: int = 90) -> int:
         count += 1
 
     pointers = {name: "*bf16" for name in ("x_ptr", "norm_ptr", "w_ptr", "out_ptr")}
-    gemv = dict(pointers, N="i32", K="i32", pair_offset="i32", eps="fp32")
+    gemv = dict(pointers, best_ptr="*i64", N="i32", K="i32", pair_offset="i32", eps="fp32")
     rope = dict(pointers, cos_ptr="*bf16", sin_ptr="*bf16", column_ptr="*i64", q_ptr="*bf16", k_cache_ptr="*bf16",
                 v_cache_ptr="*bf16", K="i32", eps="fp32", heads="i32", kv_heads="i32", cache_length="i32")
     del rope["out_ptr"]
@@ -381,6 +410,8 @@ def compile_for(capability: int = 90) -> int:
                 build(_gemv.fn, dict(gemv, out_ptr="*fp32" if mode == 0 else "*bf16"),
                       dict(NORM=norm, MODE=mode, PDL=pdl), config)
             build(_norm_qkv_rope.fn, rope, dict(HALF=32, PDL=pdl), config)
+        build(_take_best, dict(best_ptr="*i64", token_ptr="*i64", column_ptr="*i64"), dict(PDL=pdl),
+              triton.Config({}, num_warps=1))
         for head_dim, block in ((64, 128), (128, 64)):
             build(_attend, attend, dict(PDL=pdl, D=head_dim, BLOCK_L=block), triton.Config({}, num_warps=4))
     return count

@@ -69,14 +69,15 @@ def build(work: Path, name: str, device: str) -> Path:
 
 
 def variant_environment(mode: str) -> tuple[str, dict]:
-    """'triton:pdl+nopre' -> ('triton', its variables): pdl = programmatic dependent launch (WEFT_TRITON_PDL=1),
-    nopre = no wide first weight tile before the wait (WEFT_TRITON_PREFETCH=0)."""
+    """'triton:nopdl+nopre' -> ('triton', its variables): nopdl = no programmatic dependent launch (WEFT_TRITON_PDL=0;
+    on by default since session 10, 'pdl' is accepted for earlier command lines), nopre = no wide first weight tile
+    before the wait (WEFT_TRITON_PREFETCH=0)."""
     compile_mode, _, variant = mode.partition(":")
     flags = set(filter(None, variant.split("+")))
-    unknown = flags - {"pdl", "nopre"}
+    unknown = flags - {"pdl", "nopdl", "nopre"}
     if unknown:
-        raise SystemExit(f"--compile {mode}: unknown variant {sorted(unknown)} (pdl, nopre)")
-    return compile_mode, dict(WEFT_TRITON_PDL="1" if "pdl" in flags else "0",
+        raise SystemExit(f"--compile {mode}: unknown variant {sorted(unknown)} (nopdl, nopre)")
+    return compile_mode, dict(WEFT_TRITON_PDL="0" if "nopdl" in flags else "1",
                               WEFT_TRITON_PREFETCH="0" if "nopre" in flags else "1")
 
 
@@ -298,9 +299,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--models", type=lambda text: text.split(","), default=["llama1b", "smollm2"])
     parser.add_argument("--compile", type=lambda text: text.split(","), default=["default+cdt"],
-                        help="engine modes, in order (a mode may repeat: alternation); variants: triton:pdl "
-                             "(programmatic dependent launch), triton:nopre (no wide first weight tile), both: "
-                             "triton:pdl+nopre")
+                        help="engine modes, in order (a mode may repeat: alternation); variants: triton:nopdl "
+                             "(no programmatic dependent launch), triton:nopre (no wide first weight tile), both: "
+                             "triton:nopdl+nopre")
     parser.add_argument("--profile", type=lambda text: text.split(","), default=[],
                         help="engine modes to profile in-process at batch 1 (torch.profiler over 32 step replays)")
     parser.add_argument("--batches", type=lambda text: [int(b) for b in text.split(",")], default=[1, 32])

@@ -32,7 +32,39 @@ def test_every_kernel_config_compiles_for_hopper_without_a_gpu():
         text=True, timeout=600, env={key: value for key, value in os.environ.items() if key != "TRITON_INTERPRET"},
     )
     assert completed.returncode == 0, completed.stderr[-3000:]
-    assert "compiled 124 kernels" in completed.stdout
+    assert "compiled 126 kernels" in completed.stdout
+
+
+def test_the_fused_argmax_picks_what_torch_argmax_picks():
+    """The head's fused argmax (packed atomic max) on negative logits, ties (the first row wins, as in torch.argmax),
+    a maximum in the last partial row block; the token and column advance and the packed best resets."""
+    out = run_interpreted(
+        """
+import torch
+from trainer.decode_kernels import _gemv, _take_best
+cases = [
+    [-3.0, -1.5, -7.0, -1.5, -2.0, -9.0, -1.5],
+    [0.5, 2.0, -1.0, 2.0, 2.0, 0.0, 1.0, 1.5, 2.0],
+    [1.0, 0.0, -0.5, 1.0, 1.0, 1.0, 1.0, 1.0, 1.0, 3.25],
+]
+for logits in cases:
+    rows = len(logits)
+    weight = torch.zeros(rows, 16)
+    weight[:, 0] = torch.tensor(logits)
+    x = torch.zeros(16); x[0] = 1.0
+    out = torch.empty(rows)
+    best = torch.full((1,), torch.iinfo(torch.int64).min, dtype=torch.int64)
+    token, column = torch.zeros(1, dtype=torch.long), torch.tensor([41])
+    _gemv[lambda meta: ((rows + meta["BLOCK_N"] - 1) // meta["BLOCK_N"],)](
+        x, x, weight, out, best, rows, 16, 0, 1e-6, NORM=False, MODE=0, PDL=False)
+    _take_best[(1,)](best, token, column, PDL=False)
+    print(int(token), int(torch.tensor(logits).argmax()), int(column), int(best) == torch.iinfo(torch.int64).min)
+"""
+    )
+    lines = [line.split() for line in out.strip().splitlines()]
+    assert len(lines) == 3
+    for got, expected, column, reset in lines:
+        assert (got, column, reset) == (expected, "42", "True")
 
 
 def test_the_engine_check_accepts_the_kernels_and_catches_a_wrong_step():
