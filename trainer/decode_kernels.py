@@ -8,13 +8,19 @@ tiny: each costs a launch and a ramp to full memory bandwidth, which at batch 1 
     3. o projection + residual add                                               (gemv, residual)
     4. RMSNorm + gate/up projection + SiLU(gate) * up                            (gemv, norm + silu pair)
     5. down projection + residual add                                            (gemv, residual)
-and the head is RMSNorm + the vocabulary projection (float32 logits), then an argmax. Matrix-vector products read
-each weight once, accumulate in float32 and round where PyTorch's bfloat16 path rounds (the projection outputs, the
-normalised input, the SiLU product), so tokens follow the compiled path's up to near-ties.
+and the head is RMSNorm + the vocabulary projection (float32 logits) with the argmax folded in (a packed atomic max),
+then one tiny kernel that takes the token and advances the column. Matrix-vector products read each weight once,
+accumulate in float32 and round where PyTorch's bfloat16 path rounds (the projection outputs, the normalised input,
+the SiLU product), so tokens follow the compiled path's up to near-ties.
+
+On Hopper (compute capability 9) the kernels use programmatic dependent launch (PDL; WEFT_TRITON_PDL=0 turns it
+off): each is launched while the one before still runs, loads what does not depend on it (its first weight tile;
+attention: the key/value columns before the current one), then waits on the device for that kernel's writes.
 
 Kernels are autotuned per shape on their first call (outside CUDA-graph capture: the engine warms up first).
-`python -m trainer.decode_kernels --check` compares one step with the engine's PyTorch step (CPU: Triton's
-interpreter, TRITON_INTERPRET=1, float32).
+`python -m trainer.decode_kernels` compares decode steps with the engine's PyTorch step (CPU: Triton's interpreter,
+TRITON_INTERPRET=1, float32); `--compile-only` compiles every kernel and config for compute capability 9.0 without
+a GPU.
 """
 
 from __future__ import annotations
