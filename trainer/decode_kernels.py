@@ -122,7 +122,8 @@ def _gemv(x_ptr, norm_ptr, w_ptr, out_ptr, best_ptr, N, K, pair_offset, eps,
     1/rms at the end). MODE 0: out = product (out's dtype: float32 logits); MODE 1: out += product (the residual
     stream, in place); MODE 2: out = SiLU(W[r].in) * W[r + pair_offset].in (gate and up halves of one matrix).
     MODE 0 also folds its rows' largest logit into best_ptr (see _pack_best): the greedy token without a separate
-    argmax over the logits. The weights of the first PRE_K columns are loaded before waiting for the kernel before (they do not depend on it)."""
+    argmax over the logits. The weights of the first PRE_K columns are loaded before waiting for the kernel before
+    (they do not depend on it)."""
     rows = tl.program_id(0) * BLOCK_N + tl.arange(0, BLOCK_N)
     row_mask = rows < N
     first = tl.arange(0, PRE_K)
