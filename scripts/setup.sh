@@ -15,6 +15,17 @@ need python3 "install Python 3.11 with venv (Debian: apt-get install python3 pyt
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 20 ]; then say "Node.js $(node --version) is too old: weft needs Node.js 20 or later"; exit 1; fi
 
+# A fresh set-up takes about 10 GB here (the trainer's venv 7.6 GB of it: PyPI's torch carries its CUDA libraries),
+# and pip needs room for its downloads on top: stop before installing anything rather than fail half-way.
+if [ ! -f .venv/.weft-requirements.sha256 ] && [ "${WEFT_SKIP_DISK_CHECK:-}" != 1 ]; then
+  free_gb=$(df -Pk . | awk 'NR == 2 { printf "%d", $4 / 1048576 }')
+  if [ "$free_gb" -lt 13 ]; then
+    say "only ${free_gb} GB free on $(df -P . | awk 'NR == 2 { print $6 }'); a fresh set-up needs about 13 GB (10 GB stays)."
+    say "free some space (old clones, /tmp) and re-run; WEFT_SKIP_DISK_CHECK=1 skips this check"
+    exit 1
+  fi
+fi
+
 started=$(date +%s)
 # npm ci and the Python installs download and unpack at the same time (both mostly wait on the network and disk).
 npm_pid=

@@ -5,6 +5,12 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=1
+# Every temporary file of the run (jest's own scratch folder, pytest's tmp_path, the processes the tests start) goes
+# under one folder that is removed at the end, so repeated runs do not fill the disk. WEFT_KEEP_TEST_TMP=1 keeps it.
+scratch=$(mktemp -d "${TMPDIR:-/tmp}/weft-test-XXXXXX")
+finish() { if [ "${WEFT_KEEP_TEST_TMP:-}" = 1 ]; then echo "kept the temporary files in $scratch"; else rm -rf -- "$scratch"; fi; }
+trap finish EXIT
+export TMPDIR=$scratch
 
 failed=0
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }

@@ -38,7 +38,7 @@ describe('PostgreSQL bring-up when no server is configured', () => {
   });
 
   afterAll(async () => {
-    await run('bash', [script, '--stop'], { env: environment }).catch(() => undefined);
+    await run('bash', [script, '--stop', '--remove'], { env: environment }).catch(() => undefined);
     fs.rmSync(folder, { recursive: true, force: true });
   });
 
@@ -71,5 +71,16 @@ describe('PostgreSQL bring-up when no server is configured', () => {
     await run('bash', [script, '--stop'], { env: environment });
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 5_000 });
     await expect(client.connect()).rejects.toThrow(/ECONNREFUSED/);
+
+    // --remove deletes the copy a root run keeps under /tmp (binaries and cluster); a user's own cluster folder stays.
+    const removed = await run('bash', [script, '--stop', '--remove'], { env: environment });
+    if (process.getuid?.() === 0) {
+      const copy = /removed (\S+)/.exec(removed.stderr)?.[1];
+      expect(copy).toMatch(/^\/tmp\/weft-test-postgres-[0-9a-f]{12}$/);
+      expect(fs.existsSync(copy as string)).toBe(false);
+    } else {
+      expect(removed.stderr).not.toContain('removed');
+      expect(fs.existsSync(path.join(environment.WEFT_TEST_POSTGRES_DIR as string, 'data', 'PG_VERSION'))).toBe(true);
+    }
   });
 });

@@ -1,1 +1,7 @@
-module.exports = require('./global-postgres').setup;
+const scratch = require('./global-scratch');
+const postgres = require('./global-postgres');
+
+module.exports = async () => {
+  scratch.setup();
+  await postgres.setup();
+};

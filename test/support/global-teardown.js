@@ -1,1 +1,10 @@
-module.exports = require('./global-postgres').teardown;
+const scratch = require('./global-scratch');
+const postgres = require('./global-postgres');
+
+module.exports = async () => {
+  try {
+    await postgres.teardown();
+  } finally {
+    scratch.teardown();
+  }
+};
