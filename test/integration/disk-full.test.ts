@@ -75,3 +75,47 @@ describe('disk full under WEFT_HOME (tmpfs)', () => {
     expect(JSON.parse(freed.stdout)).toMatchObject({ created: true, documents: 2 });
   }, 300_000);
 });
+
+/** `scripts/setup.sh` on a fresh clone with too little room: it says so and installs nothing (pip would fail late). */
+describe('setup on a disk without room for a fresh install (tmpfs)', () => {
+  let clone: string;
+  let mounted = false;
+
+  beforeAll(() => {
+    clone = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-setup-full-'));
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', clone], { stdio: 'pipe' });
+      mounted = true;
+    } catch (error) {
+      throw new Error(
+        `This test mounts a small tmpfs as the clone and needs root or CAP_SYS_ADMIN: mount failed (${String((error as { stderr?: Buffer }).stderr ?? error).trim()}).`,
+      );
+    }
+    fs.mkdirSync(path.join(clone, 'scripts'));
+    fs.copyFileSync(
+      path.resolve(__dirname, '..', '..', 'scripts', 'setup.sh'),
+      path.join(clone, 'scripts', 'setup.sh'),
+    );
+  });
+
+  afterAll(() => {
+    if (mounted) execFileSync('umount', [clone]);
+    fs.rmSync(clone, { recursive: true, force: true });
+  });
+
+  it('stops before installing anything, naming the space it needs and the way past the check', () => {
+    const environment = { ...process.env };
+    delete environment.WEFT_SKIP_DISK_CHECK;
+    let failure: { status?: number; stderr?: Buffer } = {};
+    try {
+      execFileSync('bash', ['scripts/setup.sh'], { cwd: clone, env: environment, stdio: 'pipe' });
+    } catch (error) {
+      failure = error as typeof failure;
+    }
+    expect(failure.status).toBe(1);
+    const stderr = String(failure.stderr);
+    expect(stderr).toMatch(/only 0 GB free on .*; a fresh set-up needs about 13 GB/);
+    expect(stderr).toContain('WEFT_SKIP_DISK_CHECK=1');
+    expect(fs.readdirSync(clone).sort()).toEqual(['scripts']);
+  });
+});
