@@ -14,27 +14,36 @@ import { filesUnder } from '../../lib/common/files';
  * leave the database whole; with the filler deleted, the same command completes.
  * Mounting needs root (or CAP_SYS_ADMIN): without it this test fails, saying so — it is never skipped.
  */
+/** A fresh folder with a tmpfs of `size` mounted on it; `release` unmounts and removes it. Mounting needs root. */
+function mountSmallTmpfs(prefix: string, size: string, role: string): { folder: string; release: () => void } {
+  const folder = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', folder], { stdio: 'pipe' });
+  } catch (error) {
+    fs.rmSync(folder, { recursive: true, force: true });
+    throw new Error(
+      `This test mounts a small tmpfs as ${role} and needs root or CAP_SYS_ADMIN: mount failed (${String((error as { stderr?: Buffer }).stderr ?? error).trim()}).`,
+    );
+  }
+  return {
+    folder,
+    release: () => {
+      execFileSync('umount', [folder]);
+      fs.rmSync(folder, { recursive: true, force: true });
+    },
+  };
+}
+
 describe('disk full under WEFT_HOME (tmpfs)', () => {
   let home: string;
-  let mounted = false;
+  let release = (): void => undefined;
 
   beforeAll(() => {
     requireBuiltModels();
-    home = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-disk-full-'));
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=320m', 'tmpfs', home], { stdio: 'pipe' });
-      mounted = true;
-    } catch (error) {
-      throw new Error(
-        `This test mounts a small tmpfs as WEFT_HOME and needs root or CAP_SYS_ADMIN: mount failed (${String((error as { stderr?: Buffer }).stderr ?? error).trim()}).`,
-      );
-    }
+    ({ folder: home, release } = mountSmallTmpfs('weft-disk-full-', '320m', 'WEFT_HOME'));
   });
 
-  afterAll(() => {
-    if (mounted) execFileSync('umount', [home]);
-    fs.rmSync(home, { recursive: true, force: true });
-  });
+  afterAll(() => release());
 
   it('ingest stops with a clear message and keeps nothing half-written; it completes once space is freed', async () => {
     const corpus = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'weft-disk-full-corpus-')), 'corpus.jsonl');
@@ -79,18 +88,10 @@ describe('disk full under WEFT_HOME (tmpfs)', () => {
 /** `scripts/setup.sh` on a fresh clone with too little room: it says so and installs nothing (pip would fail late). */
 describe('setup on a disk without room for a fresh install (tmpfs)', () => {
   let clone: string;
-  let mounted = false;
+  let release = (): void => undefined;
 
   beforeAll(() => {
-    clone = fs.mkdtempSync(path.join(os.tmpdir(), 'weft-setup-full-'));
-    try {
-      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', clone], { stdio: 'pipe' });
-      mounted = true;
-    } catch (error) {
-      throw new Error(
-        `This test mounts a small tmpfs as the clone and needs root or CAP_SYS_ADMIN: mount failed (${String((error as { stderr?: Buffer }).stderr ?? error).trim()}).`,
-      );
-    }
+    ({ folder: clone, release } = mountSmallTmpfs('weft-setup-full-', '16m', 'the clone'));
     fs.mkdirSync(path.join(clone, 'scripts'));
     fs.copyFileSync(
       path.resolve(__dirname, '..', '..', 'scripts', 'setup.sh'),
@@ -98,10 +99,7 @@ describe('setup on a disk without room for a fresh install (tmpfs)', () => {
     );
   });
 
-  afterAll(() => {
-    if (mounted) execFileSync('umount', [clone]);
-    fs.rmSync(clone, { recursive: true, force: true });
-  });
+  afterAll(() => release());
 
   it('stops before installing anything, naming the space it needs and the way past the check', () => {
     const environment = { ...process.env };
